@@ -1,0 +1,9 @@
+// Every sub-command of the binary, in the order --help lists them.
+import type { Command } from "../args.ts";
+import { agentCommand } from "./agent.ts";
+import { applyCommand } from "./apply.ts";
+import { inspectCommand } from "./inspect.ts";
+import { planCommand } from "./plan.ts";
+import { rollbackCommand } from "./rollback.ts";
+
+export const COMMANDS: Command[] = [agentCommand, inspectCommand, planCommand, applyCommand, rollbackCommand];

@@ -1,0 +1,41 @@
+// What a fixup may ask for. Fixups never write: they return these, and the engine applies
+// them with backups and a journal, or renders them as a diff for `plan`.
+
+export type Change =
+  | { action: "write"; path: string; content: Buffer | string; mode?: number; reason: string }
+  | { action: "rename"; path: string; to: string; reason: string }
+  | { action: "symlink"; path: string; target: string; reason: string }
+  | { action: "remove"; path: string; reason: string }
+  | {
+      action: "exec";
+      argv: string[];
+      reason: string;
+      /** Guest files the command creates or rewrites: backed up first, restored if it fails. */
+      produces?: string[];
+      timeoutMs?: number;
+      env?: Record<string, string>;
+    };
+
+export interface StepPlan {
+  changes: Change[];
+  warnings: string[];
+  /** Set when the step does not apply to this guest; says why. */
+  skipped?: string;
+}
+
+export function summarize(c: Change): { action: Change["action"]; path?: string; to?: string; argv?: string[]; reason: string } {
+  switch (c.action) {
+    case "exec":
+      return { action: c.action, argv: c.argv, reason: c.reason };
+    case "rename":
+      return { action: c.action, path: c.path, to: c.to, reason: c.reason };
+    case "symlink":
+      return { action: c.action, path: c.path, to: c.target, reason: c.reason };
+    default:
+      return { action: c.action, path: c.path, reason: c.reason };
+  }
+}
+
+export function contentBuffer(c: Buffer | string): Buffer {
+  return typeof c === "string" ? Buffer.from(c, "utf8") : c;
+}

@@ -1,0 +1,190 @@
+// The journal of a stage-1 run, kept inside the guest so that `rollback` and a re-run after
+// a crash both work from the guest alone. Order on disk for every change: original copied to
+// the backup tree, journal entry appended and synced, then the change. So whatever point a
+// crash hits, every path that may have changed has its original and its entry.
+import { appendFileSync, closeSync, fsyncSync, openSync, writeFileSync, constants as C } from "node:fs";
+import { posix } from "node:path";
+import { GUEST_BACKUP_DIR, GUEST_DATA_DIR, GUEST_JOURNAL } from "../protocol/files.ts";
+import type { GuestRoot } from "../guest/guest-root.ts";
+import type { Logger } from "../util/log.ts";
+
+export type JournalEntry =
+  | { t: "run"; startedAt: string; version: string }
+  | { t: "mkdir"; paths: string[] }
+  | { t: "orig"; path: string; kind: "absent" }
+  | { t: "orig"; path: string; kind: "file"; backup: string; mode: number; uid: number; gid: number }
+  | { t: "orig"; path: string; kind: "symlink"; target: string }
+  | { t: "step"; name: string }
+  | { t: "done"; step: string; action: string; path?: string }
+  | { t: "complete"; status: "succeeded" | "failed" };
+
+export function backupPathOf(guestPath: string): string {
+  return posix.join(GUEST_BACKUP_DIR, guestPath);
+}
+
+export class Journal {
+  readonly guest: GuestRoot;
+  entries: JournalEntry[] = [];
+  private readonly originals = new Set<string>();
+  private hostFile = "";
+
+  private constructor(guest: GuestRoot) {
+    this.guest = guest;
+  }
+
+  /** Reads an existing journal, if any, without creating anything. */
+  static async read(guest: GuestRoot): Promise<Journal> {
+    const j = new Journal(guest);
+    const text = await guest.readText(GUEST_JOURNAL);
+    if (text) {
+      j.hostFile = await guest.hostPath(GUEST_JOURNAL);
+      for (const line of text.split("\n")) {
+        if (!line.trim()) continue;
+        try {
+          j.entries.push(JSON.parse(line) as JournalEntry);
+        } catch {
+          // a torn last line from a crash mid-append: everything before it is intact
+        }
+      }
+      for (const e of j.entries) if (e.t === "orig") j.originals.add(e.path);
+    }
+    return j;
+  }
+
+  get isEmpty(): boolean {
+    return this.entries.length === 0;
+  }
+
+  get lastStatus(): "succeeded" | "failed" | "incomplete" | "none" {
+    if (this.isEmpty) return "none";
+    const c = [...this.entries].reverse().find((e) => e.t === "complete");
+    return c && c.t === "complete" ? c.status : "incomplete";
+  }
+
+  /** Starts a fresh journal (creating the data directory and recording what it created). */
+  async begin(version: string): Promise<void> {
+    const created = await this.guest.mkdirp(GUEST_DATA_DIR);
+    this.hostFile = posix.join(await this.guest.hostPath(GUEST_DATA_DIR), posix.basename(GUEST_JOURNAL));
+    this.entries = [];
+    this.originals.clear();
+    // O_NOFOLLOW: the journal is ours; a link planted in its place must not redirect it
+    closeSync(openSync(this.hostFile, C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW, 0o600));
+    this.append({ t: "run", startedAt: new Date().toISOString(), version });
+    if (created.length) this.append({ t: "mkdir", paths: created });
+  }
+
+  append(e: JournalEntry): void {
+    const fd = openSync(this.hostFile, C.O_WRONLY | C.O_APPEND | C.O_NOFOLLOW);
+    try {
+      appendFileSync(fd, JSON.stringify(e) + "\n");
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    this.entries.push(e);
+  }
+
+  /** Journal position, to roll back one step's changes only. */
+  mark(): number {
+    return this.entries.length;
+  }
+
+  /**
+   * Saves the original of a guest path (already resolved as the change will touch it) once
+   * per run: a later change to the same path must not replace the true original.
+   */
+  async saveOriginal(path: string): Promise<void> {
+    if (this.originals.has(path)) return;
+    if (path === GUEST_JOURNAL || path.startsWith(GUEST_BACKUP_DIR + "/")) {
+      throw new Error(`refusing to change ${path}: it belongs to the journal`);
+    }
+    await this.saveOriginalUnchecked(path);
+  }
+
+  private async saveOriginalUnchecked(path: string): Promise<void> {
+    const st = await this.guest.lstat(path);
+    if (!st) {
+      this.append({ t: "orig", path, kind: "absent" });
+    } else if (st.isSymbolicLink()) {
+      this.append({ t: "orig", path, kind: "symlink", target: (await this.guest.readlink(path))! });
+    } else if (st.isFile()) {
+      const backup = backupPathOf(path);
+      const created = await this.guest.mkdirp(posix.dirname(backup), 0o700);
+      if (created.length) this.append({ t: "mkdir", paths: created });
+      await this.guest.writeFile(backup, await this.guest.readFile(path), st.mode & 0o7777, { uid: st.uid, gid: st.gid });
+      this.append({ t: "orig", path, kind: "file", backup, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid });
+    } else {
+      // directories are never replaced by a change; other types are refused by GuestRoot
+      return;
+    }
+    this.originals.add(path);
+  }
+
+  /** Directories a change created (parents of a new file), removed again on rollback. */
+  recordCreatedDirs(paths: string[]): void {
+    if (paths.length) this.append({ t: "mkdir", paths });
+  }
+
+  /**
+   * Puts back every original recorded since `from` (all of them by default), newest first,
+   * and removes the directories created since then. With from = 0 the journal, the backups
+   * and the data directory go too, so the guest is as it was before stage 1.
+   */
+  async rollback(log: Logger, from = 0): Promise<number> {
+    const slice = this.entries.slice(from);
+    let restored = 0;
+    for (const e of [...slice].reverse()) {
+      if (e.t === "orig") {
+        await this.restore(e);
+        restored++;
+        this.originals.delete(e.path);
+        log.info(`rollback: restored ${e.path} (${e.kind === "absent" ? "removed, it did not exist" : e.kind})`);
+      } else if (e.t === "mkdir") {
+        for (const d of [...e.paths].reverse()) {
+          if (d === GUEST_DATA_DIR || GUEST_DATA_DIR.startsWith(d + "/")) continue; // ours, removed below
+          await this.removeDirIfEmpty(d, log);
+        }
+      }
+    }
+    if (from === 0) {
+      await this.removeTree(GUEST_BACKUP_DIR);
+      await this.guest.remove(GUEST_JOURNAL);
+      const dataCreated = this.entries.find((e) => e.t === "mkdir");
+      if (dataCreated && dataCreated.t === "mkdir") for (const d of [...dataCreated.paths].reverse()) await this.removeDirIfEmpty(d, log);
+      this.entries = [];
+    } else {
+      this.entries = this.entries.slice(0, from);
+      // keep the on-disk journal consistent with what is left
+      writeFileSync(this.hostFile, this.entries.map((x) => JSON.stringify(x) + "\n").join(""));
+    }
+    return restored;
+  }
+
+  private async restore(e: Extract<JournalEntry, { t: "orig" }>): Promise<void> {
+    const cur = await this.guest.lstat(e.path);
+    if (cur && !cur.isDirectory()) await this.guest.remove(e.path);
+    if (e.kind === "file") {
+      const data = await this.guest.readFile(e.backup);
+      await this.guest.writeFile(e.path, data, e.mode, { uid: e.uid, gid: e.gid });
+    } else if (e.kind === "symlink") {
+      await this.guest.symlink(e.path, e.target);
+    }
+  }
+
+  private async removeDirIfEmpty(d: string, log: Logger): Promise<void> {
+    const k = await this.guest.kind(d);
+    if (k !== "dir") return;
+    if ((await this.guest.readdir(d)).length === 0) await this.guest.remove(d);
+    else log.warn(`rollback: left ${d} in place, it is not empty`);
+  }
+
+  private async removeTree(d: string): Promise<void> {
+    const k = await this.guest.kind(d);
+    if (k !== "dir") {
+      if (k) await this.guest.remove(d);
+      return;
+    }
+    for (const n of await this.guest.readdir(d)) await this.removeTree(posix.join(d, n));
+    await this.guest.remove(d);
+  }
+}

@@ -1,0 +1,94 @@
+// How `plan` shows planned changes: a unified diff per file, and the commands it would run.
+import { createTwoFilesPatch } from "diff";
+import { GuestRoot } from "../guest/guest-root.ts";
+import { showArgv } from "../util/log.ts";
+import { contentBuffer } from "./changes.ts";
+import type { PlannedChange } from "./run.ts";
+
+function isText(b: Buffer): boolean {
+  if (b.includes(0)) return false;
+  try {
+    new TextDecoder("utf-8", { fatal: true }).decode(b);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function patch(path: string, before: Buffer | undefined, after: Buffer | undefined, header: string): string {
+  if ((before && !isText(before)) || (after && !isText(after))) return `${header}\nBinary file ${path} differs (${before?.length ?? 0} -> ${after?.length ?? 0} bytes)\n`;
+  const a = before ? `a${path}` : "/dev/null";
+  const b = after ? `b${path}` : "/dev/null";
+  const p = createTwoFilesPatch(a, b, before?.toString("utf8") ?? "", after?.toString("utf8") ?? "", undefined, undefined, { context: 3 });
+  // drop jsdiff's "Index"/"=====" preamble: plain unified diff as `diff -u` prints it
+  return header + "\n" + p.split("\n").filter((l) => !l.startsWith("=====")).join("\n");
+}
+
+export function renderPlan(planned: PlannedChange[]): string {
+  const out: string[] = [];
+  for (const p of planned) {
+    const c = p.change;
+    const header = `# [${p.step}] ${c.reason}`;
+    switch (c.action) {
+      case "write":
+        out.push(patch(c.path, p.before, contentBuffer(c.content), header + (c.mode !== undefined ? ` (mode ${c.mode.toString(8)})` : "")));
+        break;
+      case "remove":
+        out.push(p.before ? patch(c.path, p.before, undefined, header) : `${header}\nremove ${c.path}\n`);
+        break;
+      case "rename":
+        out.push(`${header}\nrename from ${c.path}\nrename to ${c.to}\n`);
+        break;
+      case "symlink":
+        out.push(`${header}\nsymlink ${c.path} -> ${c.target}\n`);
+        break;
+      case "exec":
+        out.push(`${header}\n$ chroot GUEST ${showArgv(c.argv)}\n`);
+        break;
+    }
+  }
+  return out.join("\n");
+}
+
+/** The plan as JSON: every change, with the full new content of each file written. */
+export function planJson(planned: PlannedChange[]): unknown[] {
+  return planned.map((p) => {
+    const c = p.change;
+    const base = { step: p.step, action: c.action, reason: c.reason };
+    const enc = (b: Buffer) => (isText(b) ? { content: b.toString("utf8") } : { contentBase64: b.toString("base64") });
+    switch (c.action) {
+      case "write":
+        return { ...base, path: c.path, ...(c.mode !== undefined ? { mode: c.mode } : {}), created: !p.before, ...enc(contentBuffer(c.content)) };
+      case "remove":
+        return { ...base, path: c.path };
+      case "rename":
+        return { ...base, path: c.path, to: c.to };
+      case "symlink":
+        return { ...base, path: c.path, target: c.target };
+      case "exec":
+        return { ...base, argv: c.argv, ...(c.produces ? { produces: c.produces } : {}) };
+    }
+  });
+}
+
+/** Writes the would-be content of every written or renamed file under outDir, at its guest path. */
+export async function writePlanTree(planned: PlannedChange[], outDir: string): Promise<string[]> {
+  const out = new GuestRoot(outDir);
+  const written: string[] = [];
+  const files = new Map<string, Buffer>();
+  for (const p of planned) {
+    const c = p.change;
+    if (c.action === "write") files.set(c.path, contentBuffer(c.content));
+    else if (c.action === "rename") {
+      const data = files.get(c.path) ?? p.moved;
+      files.delete(c.path);
+      if (data) files.set(c.to, data);
+    } else if (c.action === "remove") files.delete(c.path);
+  }
+  for (const [path, data] of files) {
+    await out.mkdirp(path.replace(/\/[^/]*$/, "") || "/");
+    await out.writeFile(path, data);
+    written.push(path);
+  }
+  return written;
+}

@@ -1,0 +1,255 @@
+// Applies (or only plans) a sequence of fixup steps. Each step plans against the guest as
+// the previous steps left it; in apply mode every change is journaled and backed up first.
+import { posix } from "node:path";
+import { FixupError } from "../protocol/codes.ts";
+import type { StepResult } from "../protocol/schemas.ts";
+import type { GuestRoot } from "../guest/guest-root.ts";
+import { DiskView, OverlayView } from "../guest/view.ts";
+import type { FixupContext, FixupStep } from "../fixups/types.ts";
+import { showArgv } from "../util/log.ts";
+import { type Change, contentBuffer, summarize } from "./changes.ts";
+import type { ExecRunner } from "./exec.ts";
+import { Journal } from "./journal.ts";
+
+export interface PlannedChange {
+  step: string;
+  change: Change;
+  /** For write/remove: the content before (undefined: the file does not exist). */
+  before?: Buffer;
+  /** For rename: the content that moves. */
+  moved?: Buffer;
+}
+
+export interface RunOptions {
+  mode: "plan" | "apply";
+  version: string;
+  exec?: ExecRunner;
+  onProgress?: (line: string) => void;
+  /** Test hook: called after each applied change (crash-injection tests kill the process here). */
+  afterChange?: (n: number) => void;
+}
+
+export interface RunOutcome {
+  steps: StepResult[];
+  planned: PlannedChange[];
+  warnings: string[];
+  failure?: FixupError;
+}
+
+type BaseContext = Omit<FixupContext, "view">;
+
+function errorOf(step: FixupStep, e: unknown): FixupError {
+  if (e instanceof FixupError) return e.step ? e : new FixupError(e.codeName, e.message, step.name);
+  const msg = e instanceof Error ? e.message : String(e);
+  return new FixupError(step.fatal ? step.failCode : "APPLY_FAILED", `${step.title}: ${msg}`, step.name);
+}
+
+function describe(c: Change): string {
+  switch (c.action) {
+    case "exec":
+      return `exec ${showArgv(c.argv)}`;
+    case "rename":
+      return `rename ${c.path} -> ${c.to}`;
+    case "symlink":
+      return `symlink ${c.path} -> ${c.target}`;
+    default:
+      return `${c.action} ${c.path}`;
+  }
+}
+
+/**
+ * A journal left by an earlier run (crashed, failed or finished) is rolled back first, so a
+ * re-run always starts from the original guest and converges to the same result.
+ */
+export async function undoPreviousRun(guest: GuestRoot, log: FixupContext["log"], onProgress?: (line: string) => void): Promise<Journal> {
+  const journal = await Journal.read(guest);
+  if (!journal.isEmpty) {
+    const say = (t: string) => {
+      log.info(`progress: journal ${t}`);
+      onProgress?.(`${new Date().toISOString()} journal ${t}`);
+    };
+    say(`previous run found (${journal.lastStatus}): restoring its originals before starting again`);
+    say(`restored ${await journal.rollback(log)} originals`);
+  }
+  return journal;
+}
+
+export async function runSteps(guest: GuestRoot, steps: FixupStep[], base: BaseContext, opts: RunOptions): Promise<RunOutcome> {
+  const out: RunOutcome = { steps: [], planned: [], warnings: [] };
+  const log = base.log;
+  const progress = (step: string, text: string) => {
+    const line = `${new Date().toISOString()} ${step} ${text}`;
+    log.info(`progress: ${step} ${text}`);
+    opts.onProgress?.(line);
+  };
+
+  const overlay = new OverlayView(guest);
+  let journal: Journal | undefined;
+  if (opts.mode === "apply") journal = await undoPreviousRun(guest, log, opts.onProgress);
+
+  // every step checks the inputs against the guest before the first change of any step
+  for (const step of steps) {
+    if (!step.validate) continue;
+    try {
+      await step.validate({ ...base, view: new DiskView(guest) });
+    } catch (e) {
+      const err = errorOf(step, e);
+      out.steps.push({ name: step.name, status: "failed", durationMs: 0, changes: [], warnings: [], error: { code: err.code, message: err.message } });
+      out.failure = err;
+      return out;
+    }
+  }
+
+  if (journal) await journal.begin(opts.version);
+  let applied = 0;
+  for (const step of steps) {
+    const t0 = Date.now();
+    const result: StepResult = { name: step.name, status: "unchanged", durationMs: 0, changes: [], warnings: [] };
+    out.steps.push(result);
+    const mark = journal?.mark() ?? 0;
+    try {
+      const ctx: FixupContext = { ...base, view: opts.mode === "plan" ? overlay : new DiskView(guest) };
+      const plan = await step.plan(ctx);
+      result.warnings.push(...plan.warnings);
+      if (plan.skipped !== undefined) {
+        result.status = "skipped";
+        progress(step.name, `skipped: ${plan.skipped}`);
+      }
+      if (opts.mode === "plan") {
+        for (const c of plan.changes) {
+          const pc = await planOne(overlay, step.name, c);
+          if (!pc) continue;
+          out.planned.push(pc);
+          result.changes.push(summarize(c));
+        }
+      } else {
+        journal!.append({ t: "step", name: step.name });
+        for (const c of plan.changes) {
+          const did = await applyOne(guest, journal!, c, base, opts.exec);
+          if (!did) continue;
+          result.changes.push(summarize(c));
+          journal!.append({ t: "done", step: step.name, action: c.action, ...(c.action === "exec" ? {} : { path: c.path }) });
+          progress(step.name, `${describe(c)}: ${c.reason}`);
+          opts.afterChange?.(++applied);
+        }
+      }
+      if (result.status !== "skipped") result.status = result.changes.length ? "changed" : "unchanged";
+    } catch (e) {
+      const err = errorOf(step, e);
+      result.status = "failed";
+      result.error = { code: err.code, message: err.message };
+      log.error(`step ${step.name} failed: ${err.message}`);
+      if (e instanceof Error && !(e instanceof FixupError) && e.stack) log.debug(e.stack);
+      if (journal) {
+        if (step.fatal) {
+          progress(step.name, `failed (${err.message}); restoring every original`);
+          await journal.rollback(log);
+        } else {
+          await journal.rollback(log, mark);
+          progress(step.name, `failed, not fatal (${err.message}); this step's changes were undone`);
+        }
+      }
+      if (step.fatal) {
+        result.durationMs = Date.now() - t0;
+        out.failure = err;
+        return out;
+      }
+      const w = `${step.name}: ${err.message} (best effort; left as it was)`;
+      result.warnings.push(w);
+    }
+    result.durationMs = Date.now() - t0;
+    for (const w of result.warnings) {
+      out.warnings.push(w.startsWith(step.name + ":") ? w : `${step.name}: ${w}`);
+      log.warn(`${step.name}: ${w}`);
+    }
+  }
+  journal?.append({ t: "complete", status: "succeeded" });
+  return out;
+}
+
+async function planOne(view: OverlayView, step: string, c: Change): Promise<PlannedChange | undefined> {
+  switch (c.action) {
+    case "write": {
+      const before = await view.readBytes(c.path);
+      const after = contentBuffer(c.content);
+      if (before && before.equals(after)) return undefined;
+      view.setFile(c.path, after);
+      return { step, change: c, before };
+    }
+    case "remove": {
+      if (!(await view.kind(c.path))) return undefined;
+      const before = (await view.kind(c.path)) === "file" ? await view.readBytes(c.path) : undefined;
+      view.setRemoved(c.path);
+      return { step, change: c, before };
+    }
+    case "rename": {
+      if (!(await view.kind(c.path))) return undefined;
+      const moved = await view.readBytes(c.path);
+      await view.rename(c.path, c.to);
+      return { step, change: c, moved };
+    }
+    case "symlink": {
+      if ((await view.readlink(c.path)) === c.target) return undefined;
+      view.setLink(c.path, c.target);
+      return { step, change: c };
+    }
+    case "exec":
+      return { step, change: c };
+  }
+}
+
+async function ensureParent(guest: GuestRoot, journal: Journal, path: string): Promise<void> {
+  journal.recordCreatedDirs(await guest.mkdirp(posix.dirname(path)));
+}
+
+/** Applies one change; returns false when the guest already has it (nothing done). */
+async function applyOne(guest: GuestRoot, journal: Journal, c: Change, base: BaseContext, exec: ExecRunner | undefined): Promise<boolean> {
+  switch (c.action) {
+    case "write": {
+      const r = await guest.resolve(c.path);
+      const data = contentBuffer(c.content);
+      if (r.stat?.isFile() && (await guest.readFile(r.guest)).equals(data) && (c.mode === undefined || (r.stat.mode & 0o7777) === c.mode)) return false;
+      await journal.saveOriginal(r.guest);
+      await ensureParent(guest, journal, r.guest);
+      await guest.writeFile(r.guest, data, c.mode);
+      return true;
+    }
+    case "remove": {
+      const r = await guest.resolve(c.path, false);
+      if (!r.stat) return false;
+      await journal.saveOriginal(r.guest);
+      await guest.remove(r.guest);
+      return true;
+    }
+    case "rename": {
+      const a = await guest.resolve(c.path, false);
+      if (!a.stat) return false;
+      const b = await guest.resolve(c.to, false);
+      await journal.saveOriginal(a.guest);
+      await journal.saveOriginal(b.guest);
+      await ensureParent(guest, journal, b.guest);
+      await guest.rename(a.guest, b.guest);
+      return true;
+    }
+    case "symlink": {
+      const r = await guest.resolve(c.path, false);
+      if ((await guest.readlink(r.guest)) === c.target) return false;
+      await journal.saveOriginal(r.guest);
+      await ensureParent(guest, journal, r.guest);
+      await guest.symlink(r.guest, c.target);
+      return true;
+    }
+    case "exec": {
+      if (!exec) throw new FixupError("INTERNAL", `no command runner for ${showArgv(c.argv)}`);
+      for (const p of c.produces ?? []) await journal.saveOriginal((await guest.resolve(p, false)).guest);
+      const r = await exec(c.argv, { timeoutMs: c.timeoutMs, env: c.env });
+      if (r.exitCode !== 0) {
+        const tail = r.output.trim().split("\n").slice(-5).join(" / ");
+        throw new Error(`${showArgv(c.argv)} exited with ${r.timedOut ? "a timeout" : r.exitCode}${tail ? `: ${tail}` : ""}`);
+      }
+      base.log.debug(`ok: ${showArgv(c.argv)}`);
+      return true;
+    }
+  }
+}
+

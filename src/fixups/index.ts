@@ -1,0 +1,15 @@
+// The order in which stage 1 runs the fixups. Later steps see earlier steps' changes: the
+// initramfs is built after the network names and drivers are configured, and the boot loader
+// config is generated last, after every kernel command-line edit.
+import type { FixupStep } from "./types.ts";
+import { staleCaches } from "./stale-caches.ts";
+
+export const ALL_STEPS: FixupStep[] = [staleCaches];
+
+export function selectSteps(only?: string[], skip?: string[]): FixupStep[] {
+  const names = new Set(ALL_STEPS.map((s) => s.name));
+  for (const n of [...(only ?? []), ...(skip ?? [])]) {
+    if (!names.has(n)) throw new Error(`unknown step '${n}' (steps: ${[...names].join(", ")})`);
+  }
+  return ALL_STEPS.filter((s) => (!only?.length || only.includes(s.name)) && !skip?.includes(s.name));
+}

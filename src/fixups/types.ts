@@ -1,0 +1,45 @@
+// The shape every fixup has: a named step that looks at a read-only view of the guest and
+// returns the changes it wants, never writing anything itself.
+import type { CodeName } from "../protocol/codes.ts";
+import type { Inputs } from "../protocol/inputs.ts";
+import type { StepPlan } from "../engine/changes.ts";
+import type { GuestView } from "../guest/view.ts";
+import type { GuestInfo } from "../guest/inspect.ts";
+import type { Logger } from "../util/log.ts";
+
+/** A block device as the fixup knows it: its source name and what identifies it now. */
+export interface KnownDevice {
+  /** The device name on the source (/dev/vda1). */
+  source: string;
+  /** The device name in the fixup VM / target (/dev/sda1), when known. */
+  target?: string;
+  uuid?: string;
+  partuuid?: string;
+  label?: string;
+  fsType?: string;
+  /** Where the facts came from: blkid on the attached disk, or the source inventory. */
+  from: "blkid" | "inventory";
+}
+
+export interface FixupContext {
+  view: GuestView;
+  info: GuestInfo;
+  inputs: Inputs;
+  devices: KnownDevice[];
+  log: Logger;
+}
+
+export interface FixupStep {
+  name: string;
+  /** One line for --help and progress displays. */
+  title: string;
+  /** A fatal step's failure rolls the whole run back; others become warnings. */
+  fatal: boolean;
+  failCode: CodeName;
+  /**
+   * Checks the inputs against the guest before anything is changed; throws a FixupError
+   * (INPUT_CONTRADICTORY, ...) to stop the run with the guest untouched.
+   */
+  validate?(ctx: FixupContext): Promise<void>;
+  plan(ctx: FixupContext): Promise<StepPlan>;
+}

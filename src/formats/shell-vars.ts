@@ -1,0 +1,105 @@
+// KEY=value files read by shells: os-release, /etc/default/grub, ifcfg-*, sysconfig files.
+// Parsed into lines so that an edit changes only the assignment it touches and keeps every
+// comment, blank line and unknown line as it was.
+
+export interface VarLine {
+  kind: "var";
+  key: string;
+  value: string;
+  raw: string;
+  /** How the value was written, reused when it is changed. */
+  quote: '"' | "'" | "";
+  exported: boolean;
+}
+export interface OtherLine {
+  kind: "other";
+  raw: string;
+}
+export type ShellLine = VarLine | OtherLine;
+
+const ASSIGN = /^(\s*)(export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/;
+
+/** Unquotes a shell word as these files use it: "..." (with \" \\ \$ \`), '...', or bare. */
+export function unquote(v: string): { value: string; quote: '"' | "'" | "" } {
+  const s = v.replace(/\s+#.*$/, (m) => (/^\s+#/.test(m) && !/["']/.test(m) ? "" : m)).trim();
+  if (s.startsWith('"')) {
+    let out = "";
+    for (let i = 1; i < s.length; i++) {
+      const c = s[i]!;
+      if (c === "\\" && i + 1 < s.length && '"\\$`'.includes(s[i + 1]!)) {
+        out += s[++i];
+      } else if (c === '"') {
+        return { value: out, quote: '"' };
+      } else out += c;
+    }
+    return { value: out, quote: '"' };
+  }
+  if (s.startsWith("'")) {
+    const end = s.indexOf("'", 1);
+    return { value: end < 0 ? s.slice(1) : s.slice(1, end), quote: "'" };
+  }
+  return { value: s.replace(/\\(.)/g, "$1"), quote: "" };
+}
+
+export function quote(value: string, prefer: '"' | "'" | "" = '"'): string {
+  if (prefer === "" && /^[A-Za-z0-9_@%+=:,./-]*$/.test(value) && value !== "") return value;
+  if (prefer === "'" && !value.includes("'")) return `'${value}'`;
+  return `"${value.replace(/(["\\$`])/g, "\\$1")}"`;
+}
+
+export class ShellVars {
+  lines: ShellLine[];
+  private readonly trailingNewline: boolean;
+
+  constructor(text: string) {
+    this.trailingNewline = text.endsWith("\n") || text === "";
+    const raw = text === "" ? [] : text.replace(/\n$/, "").split("\n");
+    this.lines = raw.map((r): ShellLine => {
+      const m = ASSIGN.exec(r);
+      if (!m || r.trimStart().startsWith("#")) return { kind: "other", raw: r };
+      const u = unquote(m[4]!);
+      return { kind: "var", key: m[3]!, value: u.value, raw: r, quote: u.quote, exported: Boolean(m[2]) };
+    });
+  }
+
+  /** The last assignment wins, as in the shell. */
+  get(key: string): string | undefined {
+    let v: string | undefined;
+    for (const l of this.lines) if (l.kind === "var" && l.key === key) v = l.value;
+    return v;
+  }
+
+  keys(): string[] {
+    return [...new Set(this.lines.filter((l): l is VarLine => l.kind === "var").map((l) => l.key))];
+  }
+
+  toObject(): Record<string, string> {
+    const o: Record<string, string> = {};
+    for (const l of this.lines) if (l.kind === "var") o[l.key] = l.value;
+    return o;
+  }
+
+  /** Changes the last assignment of key in place (keeping its quoting), or appends one. */
+  set(key: string, value: string, defaultQuote: '"' | "'" | "" = '"'): void {
+    for (let i = this.lines.length - 1; i >= 0; i--) {
+      const l = this.lines[i]!;
+      if (l.kind === "var" && l.key === key) {
+        if (l.value === value) return;
+        const m = ASSIGN.exec(l.raw)!;
+        const q = l.quote === "" && !/^[A-Za-z0-9_@%+=:,./-]+$/.test(value) ? '"' : l.quote;
+        this.lines[i] = { ...l, value, quote: q, raw: `${m[1]}${m[2] ?? ""}${key}=${quote(value, q)}` };
+        return;
+      }
+    }
+    this.lines.push({ kind: "var", key, value, quote: defaultQuote, exported: false, raw: `${key}=${quote(value, defaultQuote)}` });
+  }
+
+  delete(key: string): void {
+    this.lines = this.lines.filter((l) => !(l.kind === "var" && l.key === key));
+  }
+
+  toString(): string {
+    const body = this.lines.map((l) => l.raw).join("\n");
+    return this.trailingNewline && this.lines.length ? body + "\n" : body;
+  }
+}

@@ -1,0 +1,24 @@
+// The block devices the fixups may refer to, from the source inventory in
+// system-configuration.json. blkid on the attached disks, where there are any, is merged in
+// on top by the mount code (it is the stronger evidence).
+import type { Inputs } from "../protocol/inputs.ts";
+import type { KnownDevice } from "../fixups/types.ts";
+
+export function devicesFromInventory(inputs: Inputs): KnownDevice[] {
+  return (inputs.system.source.blockDevices ?? []).map((b) => ({
+    source: b.device,
+    ...(b.uuid ? { uuid: b.uuid } : {}),
+    ...(b.partuuid ? { partuuid: b.partuuid } : {}),
+    ...(b.label ? { label: b.label } : {}),
+    ...(b.fsType ? { fsType: b.fsType } : {}),
+    from: "inventory" as const,
+  }));
+}
+
+/** blkid facts win over the inventory for the same source device. */
+export function mergeDevices(strong: KnownDevice[], weak: KnownDevice[]): KnownDevice[] {
+  const out = new Map<string, KnownDevice>();
+  for (const d of weak) out.set(d.source, d);
+  for (const d of strong) out.set(d.source, { ...out.get(d.source), ...d });
+  return [...out.values()];
+}

@@ -1,0 +1,259 @@
+// Path-confined access to a guest filesystem mounted at some host directory. Every guest
+// path is resolved component by component, following symlinks as the guest itself would see
+// them (an absolute link restarts at the guest's root, '..' stops at the guest's root), so
+// no read or write can reach the host's own files, however the guest's links are laid out.
+import { constants as C } from "node:fs";
+import * as fs from "node:fs/promises";
+import type { Stats } from "node:fs";
+import { basename, dirname, posix } from "node:path";
+import { realpathSync } from "node:fs";
+import { FixupError } from "../protocol/codes.ts";
+
+const MAX_LINKS = 40; // the kernel's own limit (MAXSYMLINKS)
+
+/** What a guest path is, without following a final link ("dirlink": a link to a directory). */
+export type EntryKind = "file" | "dir" | "symlink" | "dirlink" | "other";
+
+export interface Resolved {
+  /** Host path of the resolved location. */
+  host: string;
+  /** The guest path after following links. */
+  guest: string;
+  /** lstat of the final component, or undefined when it does not exist. */
+  stat: Stats | undefined;
+}
+
+function splitGuest(p: string): string[] {
+  return p.split("/").filter((c) => c !== "" && c !== ".");
+}
+
+export function assertGuestPath(p: string): void {
+  if (typeof p !== "string" || !p.startsWith("/")) throw new FixupError("GUEST_UNSAFE", `guest path must be absolute: ${JSON.stringify(p)}`);
+  if (p.includes("\0")) throw new FixupError("GUEST_UNSAFE", `guest path contains a NUL byte: ${JSON.stringify(p)}`);
+}
+
+export class GuestRoot {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = realpathSync(root);
+  }
+
+  private hostOf(components: string[]): string {
+    return components.length ? `${this.root === "/" ? "" : this.root}/${components.join("/")}` : this.root;
+  }
+
+  /**
+   * Resolves a guest path to a host path inside the root. With followLast false the final
+   * component is not followed if it is a link (lstat semantics, as for rename or unlink).
+   */
+  async resolve(guestPath: string, followLast = true): Promise<Resolved> {
+    assertGuestPath(guestPath);
+    const pending = splitGuest(guestPath);
+    const done: string[] = [];
+    let links = 0;
+    let missing = false;
+    let last: Stats | undefined;
+    while (pending.length) {
+      const comp = pending.shift()!;
+      if (comp === ".") continue;
+      if (comp === "..") {
+        done.pop(); // at the guest's root, '..' is the root itself
+        last = undefined;
+        continue;
+      }
+      done.push(comp);
+      if (missing) continue;
+      const host = this.hostOf(done);
+      let st: Stats;
+      try {
+        st = await fs.lstat(host);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "ENOENT") {
+          missing = true;
+          last = undefined;
+          continue;
+        }
+        throw e;
+      }
+      const isLast = pending.length === 0;
+      if (st.isSymbolicLink() && (!isLast || followLast)) {
+        if (++links > MAX_LINKS) throw new FixupError("GUEST_UNSAFE", `too many levels of symbolic links resolving ${guestPath} in the guest`);
+        const target = await fs.readlink(host);
+        done.pop();
+        if (target.startsWith("/")) done.length = 0;
+        pending.unshift(...splitGuest(target));
+        continue;
+      }
+      if (!isLast && !st.isDirectory()) throw new FixupError("GUEST_UNSAFE", `${"/" + done.join("/")} is not a directory in the guest (resolving ${guestPath})`);
+      last = st;
+    }
+    if (missing) last = undefined;
+    return { host: this.hostOf(done), guest: "/" + done.join("/"), stat: last };
+  }
+
+  /** Host path for a guest path (links followed inside the guest). For handing to tools. */
+  async hostPath(guestPath: string): Promise<string> {
+    return (await this.resolve(guestPath)).host;
+  }
+
+  async lstat(guestPath: string): Promise<Stats | undefined> {
+    return (await this.resolve(guestPath, false)).stat;
+  }
+
+  async stat(guestPath: string): Promise<Stats | undefined> {
+    return (await this.resolve(guestPath, true)).stat;
+  }
+
+  async exists(guestPath: string): Promise<boolean> {
+    return (await this.stat(guestPath)) !== undefined;
+  }
+
+  async readFile(guestPath: string): Promise<Buffer> {
+    const r = await this.resolve(guestPath);
+    if (!r.stat) throw Object.assign(new Error(`ENOENT: no such file in the guest: ${guestPath}`), { code: "ENOENT" });
+    if (!r.stat.isFile()) throw new FixupError("GUEST_UNSAFE", `${guestPath} is not a regular file in the guest`);
+    // O_NOFOLLOW: the final component was checked above and must still not be a link now
+    const fh = await fs.open(r.host, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+    try {
+      return await fh.readFile();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** The file's text, or undefined when it does not exist. */
+  async readText(guestPath: string): Promise<string | undefined> {
+    try {
+      return (await this.readFile(guestPath)).toString("utf8");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw e;
+    }
+  }
+
+  async readBytes(guestPath: string): Promise<Buffer | undefined> {
+    try {
+      return await this.readFile(guestPath);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw e;
+    }
+  }
+
+  async kind(guestPath: string): Promise<EntryKind | undefined> {
+    const st = await this.lstat(guestPath);
+    if (!st) return undefined;
+    if (st.isSymbolicLink()) return (await this.stat(guestPath))?.isDirectory() ? "dirlink" : "symlink";
+    return st.isFile() ? "file" : st.isDirectory() ? "dir" : "other";
+  }
+
+  async readdir(guestPath: string): Promise<string[]> {
+    const r = await this.resolve(guestPath);
+    if (!r.stat?.isDirectory()) return [];
+    return (await fs.readdir(r.host)).sort();
+  }
+
+  async readlink(guestPath: string): Promise<string | undefined> {
+    const r = await this.resolve(guestPath, false);
+    if (!r.stat?.isSymbolicLink()) return undefined;
+    return fs.readlink(r.host);
+  }
+
+  /** Creates the directory and its missing parents; returns the guest paths it created. */
+  async mkdirp(guestPath: string, mode = 0o755): Promise<string[]> {
+    assertGuestPath(guestPath);
+    const created: string[] = [];
+    const comps = splitGuest(guestPath);
+    let cur = "";
+    for (const c of comps) {
+      cur = posix.join(cur || "/", c);
+      const r = await this.resolve(cur);
+      if (r.stat) {
+        if (!r.stat.isDirectory()) throw new FixupError("GUEST_UNSAFE", `${cur} exists in the guest and is not a directory`);
+        continue;
+      }
+      await fs.mkdir(r.host, { mode });
+      created.push(r.guest);
+      cur = r.guest;
+    }
+    return created;
+  }
+
+  /**
+   * Atomically replaces (or creates) a file: temp file in the same directory, fsync, rename.
+   * An existing file keeps its mode and owner unless a mode is given. A link is followed, as
+   * the guest would; a device node, FIFO or directory in its place is refused.
+   */
+  async writeFile(guestPath: string, data: Buffer | string, mode?: number, owner?: { uid: number; gid: number }): Promise<void> {
+    const r = await this.resolve(guestPath);
+    if (r.stat && !r.stat.isFile()) throw new FixupError("GUEST_UNSAFE", `${guestPath} is not a regular file in the guest; refusing to replace it`);
+    const dir = dirname(r.host);
+    const dst = await this.resolve(dirname(r.guest));
+    if (!dst.stat?.isDirectory()) throw Object.assign(new Error(`ENOENT: no directory ${dirname(r.guest)} in the guest`), { code: "ENOENT" });
+    const tmp = `${dir}/.${basename(r.host)}.osam-${process.pid}-${Date.now()}`;
+    const fh = await fs.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
+    try {
+      await fh.writeFile(data);
+      await fh.chmod(mode ?? (r.stat ? r.stat.mode & 0o7777 : 0o644));
+      const own = owner ?? (r.stat ? { uid: r.stat.uid, gid: r.stat.gid } : undefined);
+      if (own) await fh.chown(own.uid, own.gid);
+      await fh.sync();
+    } catch (e) {
+      await fh.close();
+      await fs.rm(tmp, { force: true });
+      throw e;
+    }
+    await fh.close();
+    await fs.rename(tmp, r.host);
+    await syncDir(dir);
+  }
+
+  /** Renames a file or link (the link itself, not its target). */
+  async rename(from: string, to: string): Promise<void> {
+    const a = await this.resolve(from, false);
+    if (!a.stat) throw Object.assign(new Error(`ENOENT: ${from} does not exist in the guest`), { code: "ENOENT" });
+    const b = await this.resolve(to, false);
+    if (b.stat?.isDirectory()) throw new FixupError("GUEST_UNSAFE", `${to} is a directory in the guest; refusing to replace it`);
+    await fs.rename(a.host, b.host);
+    await syncDir(dirname(b.host));
+  }
+
+  async symlink(guestPath: string, target: string): Promise<void> {
+    const r = await this.resolve(guestPath, false);
+    if (r.stat?.isDirectory()) throw new FixupError("GUEST_UNSAFE", `${guestPath} is a directory in the guest; refusing to replace it with a link`);
+    const tmp = `${dirname(r.host)}/.${basename(r.host)}.osam-${process.pid}-${Date.now()}`;
+    await fs.symlink(target, tmp);
+    await fs.rename(tmp, r.host);
+    await syncDir(dirname(r.host));
+  }
+
+  /** Removes a file or link (not following it). Missing is fine. Directories only when empty. */
+  async remove(guestPath: string): Promise<void> {
+    const r = await this.resolve(guestPath, false);
+    if (!r.stat) return;
+    if (r.stat.isDirectory()) await fs.rmdir(r.host);
+    else await fs.unlink(r.host);
+    await syncDir(dirname(r.host));
+  }
+
+  /** Guest path of a host path inside the root, or undefined if it lies outside. */
+  toGuest(hostPath: string): string | undefined {
+    if (hostPath === this.root) return "/";
+    const prefix = this.root === "/" ? "/" : this.root + "/";
+    return hostPath.startsWith(prefix) ? "/" + hostPath.slice(prefix.length) : undefined;
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  try {
+    const fh = await fs.open(dir, C.O_RDONLY | C.O_DIRECTORY);
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    // some filesystems (tmpfs under tests, vfat) do not support fsync on directories
+  }
+}

@@ -1,0 +1,178 @@
+// The manager-agent contract. These zod schemas are the single definition of the three
+// input maps and of result.json; docs/schemas/*.json is generated from them.
+import { z } from "zod";
+
+const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
+/** A MAC address, any case on input, lower case after parsing so comparisons are exact. */
+export const Mac = z
+  .string()
+  .regex(MAC_RE, { message: "must be a MAC address like 00:50:56:aa:bb:cc" })
+  .transform((s) => s.toLowerCase());
+
+const DevicePath = z
+  .string()
+  .regex(/^\/dev\/[A-Za-z0-9._\-/:]+$/, { message: "must be a device path under /dev/ (letters, digits, . _ - / :)" })
+  .refine((s) => !s.split("/").includes(".."), { message: "must not contain '..'" });
+
+/** Interface names as the kernel accepts them: 1-15 bytes, no '/', ':' or white space. */
+export const IfName = z
+  .string()
+  .regex(/^[A-Za-z0-9_.-]{1,15}$/, { message: "must be a Linux interface name (1-15 of A-Z a-z 0-9 _ . -)" })
+  .refine((s) => !s.startsWith("-") && s !== "." && s !== "..", { message: "must not start with '-' or be '.' or '..'" });
+
+const Uuid = z.string().regex(/^[0-9A-Fa-f-]{4,64}$/, { message: "must be a filesystem UUID" });
+
+export const Firmware = z.enum(["bios", "uefi"]);
+
+export const SourceBlockDevice = z.strictObject({
+  device: DevicePath,
+  uuid: Uuid.optional(),
+  partuuid: Uuid.optional(),
+  fsType: z.string().max(32).optional(),
+  label: z.string().max(256).optional(),
+  mountpoint: z.string().startsWith("/").max(4096).optional(),
+});
+
+export const SourceInterface = z.strictObject({
+  name: IfName,
+  mac: Mac,
+  addresses: z.array(z.string().max(64)).max(256).optional(),
+});
+
+export const SystemConfiguration = z.strictObject({
+  migrationId: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, { message: "must be 1-128 of A-Z a-z 0-9 . _ - and start with a letter or digit" }),
+  source: z.strictObject({
+    hostname: z.string().max(255).optional(),
+    hypervisor: z.string().max(64).optional(),
+    firmware: Firmware,
+    os: z.strictObject({ id: z.string().min(1).max(64), version: z.string().max(64) }).optional(),
+    defaultTarget: z.string().max(255).optional(),
+    runlevel: z.string().max(8).optional(),
+    selinux: z.string().max(32).optional(),
+    /** Root filesystem to fix when the disks hold several: a device, UUID=... or a bare UUID. */
+    root: z.string().max(512).optional(),
+    blockDevices: z.array(SourceBlockDevice).max(4096).optional(),
+    interfaces: z.array(SourceInterface).max(1024).optional(),
+  }),
+  target: z.strictObject({
+    firmware: Firmware,
+    scsiController: z.enum(["pvscsi", "lsilogic", "lsisas"]),
+    nicModel: z.enum(["vmxnet3", "e1000e", "e1000"]),
+  }),
+  options: z
+    .strictObject({
+      singleUserMode: z.boolean().optional(),
+      installStage2: z.boolean().optional(),
+      renameNics: z.boolean().optional(),
+      removeForeignTools: z.boolean().optional(),
+    })
+    .optional(),
+});
+export type SystemConfiguration = z.infer<typeof SystemConfiguration>;
+
+export const ReplicaDisk = z.strictObject({
+  source: z.strictObject({
+    device: DevicePath,
+    serial: z.string().max(256).optional(),
+    sizeBytes: z.number().int().positive().optional(),
+  }),
+  target: z.strictObject({
+    controller: z.literal("scsi0"),
+    unit: z.number().int().min(0).max(15).refine((u) => u !== 7, { message: "unit 7 is the controller itself" }),
+    device: DevicePath.optional(),
+  }),
+  boot: z.boolean().optional(),
+});
+
+export const ReplicaDiskMap = z
+  .strictObject({ disks: z.array(ReplicaDisk).min(1).max(60) })
+  .superRefine((m, ctx) => {
+    const seen = new Map<string, number>();
+    const units = new Map<number, number>();
+    m.disks.forEach((d, i) => {
+      const prev = seen.get(d.source.device);
+      if (prev !== undefined) ctx.addIssue({ code: "custom", path: ["disks", i, "source", "device"], message: `duplicates disks[${prev}] (${d.source.device})` });
+      seen.set(d.source.device, i);
+      const pu = units.get(d.target.unit);
+      if (pu !== undefined) ctx.addIssue({ code: "custom", path: ["disks", i, "target", "unit"], message: `scsi0:${d.target.unit} is already used by disks[${pu}]` });
+      units.set(d.target.unit, i);
+      if (d.target.unit === 15) ctx.addIssue({ code: "custom", path: ["disks", i, "target", "unit"], message: "scsi0:15 is reserved for the fixup disk" });
+    });
+    if (m.disks.filter((d) => d.boot).length > 1) ctx.addIssue({ code: "custom", path: ["disks"], message: "more than one disk is marked boot: true" });
+  });
+export type ReplicaDiskMap = z.infer<typeof ReplicaDiskMap>;
+
+export const NicMapping = z.strictObject({
+  sourceMac: Mac,
+  sourceName: IfName.optional(),
+  targetMac: Mac,
+  targetName: IfName.optional(),
+});
+
+export const NetworkInterfaceMap = z
+  .strictObject({ interfaces: z.array(NicMapping).max(64) })
+  .superRefine((m, ctx) => {
+    const check = (key: "sourceMac" | "targetMac" | "targetName", names: (string | undefined)[]) => {
+      const seen = new Map<string, number>();
+      names.forEach((v, i) => {
+        if (v === undefined) return;
+        const prev = seen.get(v);
+        if (prev !== undefined) ctx.addIssue({ code: "custom", path: ["interfaces", i, key], message: `${v} is already used by interfaces[${prev}]` });
+        else seen.set(v, i);
+      });
+    };
+    check("sourceMac", m.interfaces.map((n) => n.sourceMac));
+    check("targetMac", m.interfaces.map((n) => n.targetMac));
+    check("targetName", m.interfaces.map((n, i) => n.targetName ?? `eth${i}`));
+  })
+  .transform((m) => ({
+    interfaces: m.interfaces.map((n, i) => ({ ...n, targetName: n.targetName ?? `eth${i}` })),
+  }));
+export type NetworkInterfaceMap = z.infer<typeof NetworkInterfaceMap>;
+export type NicMapping = NetworkInterfaceMap["interfaces"][number];
+
+// ---- result.json ----
+
+export const ChangeSummary = z.object({
+  action: z.enum(["write", "rename", "symlink", "remove", "mkdir", "exec"]),
+  path: z.string().optional(),
+  to: z.string().optional(),
+  argv: z.array(z.string()).optional(),
+  reason: z.string(),
+});
+
+export const StepResult = z.object({
+  name: z.string(),
+  status: z.enum(["changed", "unchanged", "skipped", "failed"]),
+  durationMs: z.number().nonnegative(),
+  changes: z.array(ChangeSummary),
+  warnings: z.array(z.string()),
+  error: z.object({ code: z.number().int(), message: z.string() }).optional(),
+});
+export type StepResult = z.infer<typeof StepResult>;
+
+export const Result = z.object({
+  migrationId: z.string(),
+  status: z.enum(["succeeded", "failed"]),
+  code: z.number().int(),
+  message: z.string(),
+  step: z.string().optional(),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  durationMs: z.number().nonnegative(),
+  version: z.string(),
+  guest: z.record(z.string(), z.unknown()),
+  steps: z.array(StepResult),
+  warnings: z.array(z.string()),
+});
+export type Result = z.infer<typeof Result>;
+
+/** Every schema published under docs/schemas/, by file name. */
+export const PUBLISHED_SCHEMAS = {
+  "system-configuration.schema.json": SystemConfiguration,
+  "replica-disk-map.schema.json": ReplicaDiskMap,
+  "network-interface-map.schema.json": NetworkInterfaceMap,
+  "result.schema.json": Result,
+} as const;
