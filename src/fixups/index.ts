@@ -4,7 +4,13 @@
 import type { FixupStep } from "./types.ts";
 import { staleCaches } from "./stale-caches.ts";
 
-export const ALL_STEPS: FixupStep[] = [staleCaches];
+export const ALL_STEPS: FixupStep[] = [
+  // storage: device references
+  staleCaches,
+  // network: names and configuration
+  // stage 2: state, single-user mode, sentinel, foreign tools
+  // last: initramfs, then boot loader
+];
 
 export function selectSteps(only?: string[], skip?: string[]): FixupStep[] {
   const names = new Set(ALL_STEPS.map((s) => s.name));
