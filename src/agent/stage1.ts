@@ -104,6 +104,6 @@ export async function runStage1(o: Stage1Options): Promise<Stage1Outcome> {
     steps: outcome.steps,
     warnings: outcome.warnings,
   };
-  log.info(`stage 1 ${result.status}: ${result.message}`);
+  log.info(`stage 1 ${o.mode} finished (${result.status}, code ${result.code}): ${result.message}`);
   return { result, outcome, info };
 }

@@ -1,4 +1,5 @@
 // How `plan` shows planned changes: a unified diff per file, and the commands it would run.
+import { mkdir } from "node:fs/promises";
 import { createTwoFilesPatch } from "diff";
 import { GuestRoot } from "../guest/guest-root.ts";
 import { showArgv } from "../util/log.ts";
@@ -73,6 +74,7 @@ export function planJson(planned: PlannedChange[]): unknown[] {
 
 /** Writes the would-be content of every written or renamed file under outDir, at its guest path. */
 export async function writePlanTree(planned: PlannedChange[], outDir: string): Promise<string[]> {
+  await mkdir(outDir, { recursive: true });
   const out = new GuestRoot(outDir);
   const written: string[] = [];
   const files = new Map<string, Buffer>();

@@ -198,6 +198,7 @@ async function planOne(view: OverlayView, step: string, c: Change): Promise<Plan
   }
 }
 
+// parents first: undone in reverse, the file goes before its new directory is removed
 async function ensureParent(guest: GuestRoot, journal: Journal, path: string): Promise<void> {
   journal.recordCreatedDirs(await guest.mkdirp(posix.dirname(path)));
 }
@@ -209,8 +210,8 @@ async function applyOne(guest: GuestRoot, journal: Journal, c: Change, base: Bas
       const r = await guest.resolve(c.path);
       const data = contentBuffer(c.content);
       if (r.stat?.isFile() && (await guest.readFile(r.guest)).equals(data) && (c.mode === undefined || (r.stat.mode & 0o7777) === c.mode)) return false;
-      await journal.saveOriginal(r.guest);
       await ensureParent(guest, journal, r.guest);
+      await journal.saveOriginal(r.guest);
       await guest.writeFile(r.guest, data, c.mode);
       return true;
     }
@@ -225,17 +226,17 @@ async function applyOne(guest: GuestRoot, journal: Journal, c: Change, base: Bas
       const a = await guest.resolve(c.path, false);
       if (!a.stat) return false;
       const b = await guest.resolve(c.to, false);
+      await ensureParent(guest, journal, b.guest);
       await journal.saveOriginal(a.guest);
       await journal.saveOriginal(b.guest);
-      await ensureParent(guest, journal, b.guest);
       await guest.rename(a.guest, b.guest);
       return true;
     }
     case "symlink": {
       const r = await guest.resolve(c.path, false);
       if ((await guest.readlink(r.guest)) === c.target) return false;
-      await journal.saveOriginal(r.guest);
       await ensureParent(guest, journal, r.guest);
+      await journal.saveOriginal(r.guest);
       await guest.symlink(r.guest, c.target);
       return true;
     }

@@ -53,13 +53,13 @@ export class GuestRoot {
     const done: string[] = [];
     let links = 0;
     let missing = false;
-    let last: Stats | undefined;
+    let last: Stats | undefined = await fs.lstat(this.root);
     while (pending.length) {
       const comp = pending.shift()!;
       if (comp === ".") continue;
       if (comp === "..") {
         done.pop(); // at the guest's root, '..' is the root itself
-        last = undefined;
+        if (!missing) last = await fs.lstat(this.hostOf(done));
         continue;
       }
       done.push(comp);

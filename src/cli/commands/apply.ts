@@ -44,18 +44,31 @@ export const applyCommand: Command = {
     const inputs = await inputsFrom(inputsDir);
     const echo = values.quiet ? undefined : (l: string) => process.stderr.write(l + "\n");
     const fixupDir = str(values["fixup-dir"]);
+    const afterChange = crashHook();
     if (fixupDir) {
       const dir = resolve(fixupDir);
       mkdirSync(dir, { recursive: true });
       if (dir !== inputsDir) for (const f of ["systemConfiguration", "replicaDiskMap", "networkInterfaceMap"] as const) copyFileSync(resolve(inputsDir, FIXUP_FILES[f]), fixupPath(dir, f));
-      const code = await runAgent({ fixupDir: dir, root, noWait: true, only: list(values.only), skip: list(values.skip), echo });
+      const code = await runAgent({ fixupDir: dir, root, noWait: true, only: list(values.only), skip: list(values.skip), echo, afterChange });
       if (values.json) process.stdout.write(readFileSync(fixupPath(dir, "result"), "utf8"));
       return code;
     }
     const log = new Logger({ echo });
-    const { result } = await runStage1({ root, inputs, mode: "apply", log, only: list(values.only), skip: list(values.skip) });
+    const { result } = await runStage1({ root, inputs, mode: "apply", log, only: list(values.only), skip: list(values.skip), afterChange });
     if (values.json) console.log(JSON.stringify(result, null, 2));
     else process.stderr.write(`apply: ${result.status} (code ${result.code}): ${result.message}\n`);
     return exitCodeOf(result);
   },
 };
+
+/**
+ * Crash injection for the reliability tests: OSAM_TEST_KILL_AFTER_CHANGE=N makes the process
+ * SIGKILL itself right after the Nth applied change, as a power cut would stop it.
+ */
+function crashHook(): ((n: number) => void) | undefined {
+  const n = Number(process.env.OSAM_TEST_KILL_AFTER_CHANGE);
+  if (!Number.isInteger(n) || n <= 0) return undefined;
+  return (i) => {
+    if (i === n) process.kill(process.pid, "SIGKILL");
+  };
+}

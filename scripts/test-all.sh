@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The one test command (npm test, and CI's): installs what the tests need (Debian packages,
+# the pinned npm packages, images on first use), builds the binary, then runs every layer:
+# type check, lint, schema check, unit + golden, the built binary, integration in real Debian
+# chroots, the vSphere driver against vcsim, and end-to-end boots on emulated VMware hardware.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+t_all=$(date +%s)
+bash scripts/install-deps.sh
+if [ ! -x node_modules/.bin/node ]; then npm ci --no-audit --no-fund; fi
+export PATH="$PWD/node_modules/.bin:$PATH"
+log_dir=${OSAM_TEST_LOGS:-/var/tmp/osam-test-logs}
+mkdir -p "$log_dir"
+passed=0; failed=0; failures=()
+
+stage() { # stage NAME COMMAND...: runs one layer, keeps its output, sums node:test's counts
+  local name=$1; shift
+  local t0; t0=$(date +%s)
+  echo "=== $name: $*"
+  set +e
+  "$@" 2>&1 | tee "$log_dir/$name.log"
+  local rc=${PIPESTATUS[0]}
+  set -e
+  local p f
+  p=$(grep -E '^(# pass|ℹ pass) [0-9]+$' "$log_dir/$name.log" | awk '{s+=$3} END {print s+0}')
+  f=$(grep -E '^(# fail|ℹ fail) [0-9]+$' "$log_dir/$name.log" | awk '{s+=$3} END {print s+0}')
+  passed=$((passed + p)); failed=$((failed + f))
+  if [ "$rc" -ne 0 ]; then failures+=("$name"); [ "$f" -gt 0 ] || failed=$((failed + 1)); fi
+  echo "=== $name: exit $rc, $p passed, $f failed, $(( $(date +%s) - t0 )) s"
+}
+
+stage build npm run build
+stage typecheck npm run typecheck
+stage lint npm run lint
+stage schemas npm run schemas:check
+stage unit npm run test:unit
+stage binary npm run test:binary
+stage integration npm run test:integration
+stage e2e npm run test:e2e
+
+echo "=== all stages: $(( $(date +%s) - t_all )) s; logs in $log_dir"
+[ ${#failures[@]} -eq 0 ] || echo "=== failed stages: ${failures[*]}"
+echo "tests: $passed passed, $failed failed"
+[ ${#failures[@]} -eq 0 ]
