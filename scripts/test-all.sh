@@ -35,6 +35,7 @@ stage lint npm run lint
 stage schemas npm run schemas:check
 stage unit npm run test:unit
 stage binary npm run test:binary
+stage reliability npm run test:reliability
 stage integration npm run test:integration
 stage e2e npm run test:e2e
 

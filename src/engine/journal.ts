@@ -6,6 +6,7 @@ import { appendFileSync, closeSync, fsyncSync, openSync, writeFileSync, constant
 import { posix } from "node:path";
 import { GUEST_BACKUP_DIR, GUEST_DATA_DIR, GUEST_JOURNAL } from "../protocol/files.ts";
 import type { GuestRoot } from "../guest/guest-root.ts";
+import { FixupError } from "../protocol/codes.ts";
 import type { Logger } from "../util/log.ts";
 
 export type JournalEntry =
@@ -35,6 +36,8 @@ export class Journal {
   /** Reads an existing journal, if any, without creating anything. */
   static async read(guest: GuestRoot): Promise<Journal> {
     const j = new Journal(guest);
+    const kind = await guest.kind(GUEST_JOURNAL);
+    if (kind && kind !== "file") throw new FixupError("GUEST_UNSAFE", `${GUEST_JOURNAL} in the guest is a ${kind}, not a file; remove it and run again`);
     const text = await guest.readText(GUEST_JOURNAL);
     if (text) {
       j.hostFile = await guest.hostPath(GUEST_JOURNAL);

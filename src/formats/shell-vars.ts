@@ -17,7 +17,8 @@ export interface OtherLine {
 }
 export type ShellLine = VarLine | OtherLine;
 
-const ASSIGN = /^(\s*)(export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/;
+// [\s\S]: a stray \r (a file edited on Windows) must not hide the assignment
+const ASSIGN = /^(\s*)(export\s+)?([A-Za-z_][A-Za-z0-9_]*)=([\s\S]*)$/;
 
 /** Unquotes a shell word as these files use it: "..." (with \" \\ \$ \`), '...', or bare. */
 export function unquote(v: string): { value: string; quote: '"' | "'" | "" } {
@@ -44,7 +45,9 @@ export function unquote(v: string): { value: string; quote: '"' | "'" | "" } {
 export function quote(value: string, prefer: '"' | "'" | "" = '"'): string {
   if (prefer === "" && /^[A-Za-z0-9_@%+=:,./-]*$/.test(value) && value !== "") return value;
   if (prefer === "'" && !value.includes("'")) return `'${value}'`;
-  return `"${value.replace(/(["\\$`])/g, "\\$1")}"`;
+  // a $VAR or $(...) in the value is a reference the file's author wrote (Ubuntu's grub.d
+  // drop-ins extend "$GRUB_CMDLINE_LINUX_DEFAULT"): keep it live, escape only a lone $
+  return `"${value.replace(/(["\\`])/g, "\\$1").replace(/\$(?![A-Za-z_{(])/g, "\\$")}"`;
 }
 
 export class ShellVars {

@@ -171,10 +171,16 @@ export class GuestRoot {
       const r = await this.resolve(cur);
       if (r.stat) {
         if (!r.stat.isDirectory()) throw new FixupError("GUEST_UNSAFE", `${cur} exists in the guest and is not a directory`);
+        cur = r.guest;
         continue;
       }
-      await fs.mkdir(r.host, { mode });
-      created.push(r.guest);
+      if (r.guest !== cur) {
+        // a dangling link: create what it points at, inside the guest, parents included
+        created.push(...(await this.mkdirp(r.guest, mode)));
+      } else {
+        await fs.mkdir(r.host, { mode });
+        created.push(r.guest);
+      }
       cur = r.guest;
     }
     return created;

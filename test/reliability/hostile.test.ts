@@ -1,0 +1,133 @@
+// Issue 8: the guest's own files are untrusted. Links that point at / or at the fixup
+// environment, '..', loops, device nodes and FIFOs where files are expected, names with
+// spaces, newlines, quotes, $(...) and leading dashes: no write may land outside the guest
+// root, nothing may hang, and nothing may run through a shell.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { cp, mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { runAgent } from "../../src/agent/agent.ts";
+import { FIXUP_FILES } from "../../src/protocol/files.ts";
+import { CODES } from "../../src/protocol/codes.ts";
+import { Result } from "../../src/protocol/schemas.ts";
+import { SAMPLE, SKIP_CHROOT, diffPrints, fingerprint, tempDir } from "../helpers/tree.ts";
+
+interface Env {
+  /** Stands for the fixup VM's own file system around the guest. */
+  host: string;
+  guest: string;
+  fixup: string;
+}
+
+async function env(): Promise<Env> {
+  const host = await tempDir("osam-hostile-");
+  await mkdir(join(host, "etc"), { recursive: true });
+  await writeFile(join(host, "etc/fstab"), "fixup disk's own fstab\n");
+  await writeFile(join(host, "canary"), "fixup disk file\n");
+  await mkdir(join(host, "tmp/fixup"), { recursive: true });
+  const guest = join(host, "mnt/guest");
+  await mkdir(join(host, "mnt"), { recursive: true });
+  await cp(join(SAMPLE, "root"), guest, { recursive: true, verbatimSymlinks: true });
+  const fixup = join(host, "tmp/fixup");
+  for (const f of ["system-configuration.json", "replica-disk-map.json", "network-interface-map.json"]) await cp(join(SAMPLE, "inputs", f), join(fixup, f));
+  await writeFile(join(fixup, FIXUP_FILES.begin), "");
+  return { host, guest, fixup };
+}
+
+const outsideGuest = (rel: string) => rel === "mnt/guest" || rel.startsWith("mnt/guest/") || rel.startsWith("tmp/fixup");
+
+async function runHostile(name: string, plant: (e: Env) => Promise<void>, expect: { ok?: boolean; code?: number } = {}): Promise<Result> {
+  const e = await env();
+  await plant(e);
+  const before = await fingerprint(e.host, outsideGuest);
+  const exit = await runAgent({ fixupDir: e.fixup, root: e.guest, noWait: true, skip: SKIP_CHROOT[1]!.split(",") });
+  const result = Result.parse(JSON.parse(await readFile(join(e.fixup, FIXUP_FILES.result), "utf8")));
+  assert.deepEqual(diffPrints(before, await fingerprint(e.host, outsideGuest)), [], `${name}: nothing outside the guest root changed`);
+  assert.notEqual(result.code, CODES.INTERNAL.code, `${name}: ${result.message}`);
+  if (expect.ok !== undefined) assert.equal(result.status === "succeeded", expect.ok, `${name}: ${result.message}`);
+  if (expect.code !== undefined) assert.equal(result.code, expect.code, `${name}: ${result.message}`);
+  assert.equal(exit === 0, result.status === "succeeded");
+  for (const p of [join(e.host, "pwned"), "/tmp/osam-pwned"]) assert.equal(existsSync(p), false, `${name}: a guest string was run by a shell (${p})`);
+  await rm(e.host, { recursive: true, force: true });
+  return result;
+}
+
+test("/etc/fstab as a link that climbs out with '..' is edited inside the guest", async () => {
+  await runHostile("fstab ../..", async (e) => {
+    await cp(join(e.guest, "etc/fstab"), join(e.guest, "fstab.real"));
+    await rm(join(e.guest, "etc/fstab"));
+    await symlink("../../../../../../../fstab.real", join(e.guest, "etc/fstab"));
+  }, { ok: true });
+});
+
+test("/etc/fstab as an absolute link to the fixup disk's own fstab is re-rooted into the guest", async () => {
+  let target = "";
+  await runHostile("fstab -> host path", async (e) => {
+    target = join(e.host, "etc/fstab");
+    await rm(join(e.guest, "etc/fstab"));
+    await symlink(target, join(e.guest, "etc/fstab"));
+  });
+});
+
+test("links to / and a /boot that is a link stay inside the guest", async () => {
+  await runHostile("/boot -> /", async (e) => {
+    await cp(join(e.guest, "boot"), join(e.guest, "realboot"), { recursive: true });
+    await rm(join(e.guest, "boot"), { recursive: true });
+    await symlink("/realboot", join(e.guest, "boot"));
+    await symlink("/", join(e.guest, "etc/rootlink"));
+    await symlink("../../..", join(e.guest, "etc/up"));
+  }, { ok: true });
+});
+
+test("the data directory planted as a link to the host's / is confined", async () => {
+  await runHostile("/opt/vmware -> /", async (e) => {
+    await symlink("/", join(e.guest, "opt-link"));
+    await mkdir(join(e.guest, "opt"), { recursive: true });
+    await symlink(e.host, join(e.guest, "opt/vmware"));
+  });
+});
+
+test("a journal planted as a link is refused, not followed", async () => {
+  await runHostile("journal link", async (e) => {
+    await mkdir(join(e.guest, "opt/vmware/hcx/osam/data"), { recursive: true });
+    await symlink(join(e.host, "canary"), join(e.guest, "opt/vmware/hcx/osam/data/journal.jsonl"));
+  }, { ok: false, code: CODES.GUEST_UNSAFE.code });
+});
+
+test("link loops fail cleanly", async () => {
+  const r = await runHostile("loop", async (e) => {
+    await rm(join(e.guest, "etc/fstab"));
+    await symlink("/etc/fstab2", join(e.guest, "etc/fstab"));
+    await symlink("/etc/fstab", join(e.guest, "etc/fstab2"));
+  }, { ok: false });
+  assert.match(r.message, /too many levels of symbolic links/);
+});
+
+test("a device node where /etc/fstab should be is refused", async () => {
+  const r = await runHostile("char device", async (e) => {
+    await rm(join(e.guest, "etc/fstab"));
+    execFileSync("mknod", [join(e.guest, "etc/fstab"), "c", "1", "3"]);
+  }, { ok: false });
+  assert.match(r.message, /not a regular file/);
+});
+
+test("a FIFO where /etc/default/grub should be does not hang the agent", async () => {
+  const r = await runHostile("fifo", async (e) => {
+    await rm(join(e.guest, "etc/default/grub"));
+    execFileSync("mkfifo", [join(e.guest, "etc/default/grub")]);
+  }, { ok: false });
+  assert.match(r.message, /not a regular file/);
+});
+
+test("file and interface names with spaces, newlines, quotes, $(...) and leading dashes", async () => {
+  await runHostile("names", async (e) => {
+    const d = join(e.guest, "etc/network/interfaces.d");
+    await writeFile(join(d, "ens3 $(touch pwned)"), "auto ens9\niface ens9 inet dhcp\n");
+    await writeFile(join(d, "-rf"), "auto ens10\niface ens10 inet dhcp\n");
+    await writeFile(join(d, "new\nline"), "auto 'x'\n");
+    await writeFile(join(e.guest, "etc/network/interfaces"), (await readFile(join(e.guest, "etc/network/interfaces"), "utf8")) + '\nauto $(touch /tmp/osam-pwned)\niface "$(touch /tmp/osam-pwned)" inet dhcp\n\tpre-up touch /tmp/osam-pwned\n');
+    await writeFile(join(e.guest, "etc/fstab"), (await readFile(join(e.guest, "etc/fstab"), "utf8")) + "/dev/vdb2 /mnt/$(touch\\040pwned) ext4 defaults 0 2\n-/dev/vdc1 /x ext4 defaults 0 0\n");
+  });
+});
