@@ -8,14 +8,14 @@ import { runAgent } from "../../src/agent/agent.ts";
 import { FIXUP_FILES } from "../../src/protocol/files.ts";
 import { CODES } from "../../src/protocol/codes.ts";
 import { Result } from "../../src/protocol/schemas.ts";
-import { SAMPLE, SKIP_CHROOT, copyTree, diffPrints, fingerprint, tempDir } from "../helpers/tree.ts";
+import { SAMPLE, SKIP_CHROOT, copyTree, diffPrints, fingerprint } from "../helpers/tree.ts";
 
 type MapFile = "systemConfiguration" | "replicaDiskMap" | "networkInterfaceMap";
 interface Case {
   name: string;
   file: MapFile;
   /** New content (string or bytes), a function of the sample map, or null to delete the file. */
-  content: string | Buffer | null | ((good: Record<string, unknown>) => unknown);
+  content: string | Buffer | null | Record<string, unknown> | ((good: Record<string, unknown>) => unknown);
   code: number;
   message: RegExp;
 }
