@@ -43,7 +43,14 @@ export function guestFacts(info: GuestInfo): Record<string, unknown> {
     initrdTool: info.initrdTool,
     bootloader: { kind: info.bootloader.kind, configs: info.bootloader.configs, blsEntries: info.bootloader.blsEntries.length },
     fstab: info.fstab,
-    network: info.network.map((n) => ({ name: n.name, mac: n.mac ?? null, configs: n.configs.map((c) => `${c.system}:${c.file}`) })),
+    network: info.network.map((n) => ({
+      name: n.name,
+      mac: n.mac ?? null,
+      ...(n.kind ? { kind: n.kind } : {}),
+      ...(n.master ? { master: n.master } : {}),
+      ...(n.parent ? { parent: n.parent } : {}),
+      configs: n.configs.map((c) => `${c.system}:${c.file}`),
+    })),
     ...(info.selinux ? { selinux: info.selinux } : {}),
   };
 }

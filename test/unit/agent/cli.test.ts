@@ -31,12 +31,23 @@ test("plan --json gives full new content; --out writes the would-be files; the g
   const plan = JSON.parse(r.stdout) as { status: string; changes: { action: string; path?: string; content?: string }[]; written: string[] };
   assert.equal(plan.status, "succeeded");
   assert.ok(plan.changes.length >= 1);
-  // a file several steps edit ends up with the last step's content
-  const last = new Map(plan.changes.filter((x) => x.action === "write").map((c) => [c.path!, c.content]));
+  // the final state: a file several steps edit has the last content, a removed one is gone
+  const last = new Map<string, string | undefined>();
+  for (const c of plan.changes) {
+    if (c.action === "write") last.set(c.path!, c.content);
+    else if (c.action === "remove") last.delete(c.path!);
+    else if (c.action === "rename") {
+      const to = (c as { to?: string }).to!;
+      last.set(to, last.get(c.path!) ?? (await readFile(join(root, c.path!), "utf8")));
+      last.delete(c.path!);
+    }
+  }
+  assert.ok(last.size >= 1);
   for (const [path, content] of last) {
     assert.equal(typeof content, "string");
     assert.equal(await readFile(join(out, path), "utf8"), content);
   }
+  assert.deepEqual([...plan.written].sort(), [...last.keys()].sort(), "--out holds exactly the files the plan leaves written");
   assert.deepEqual(diffPrints(before, await fingerprint(root)), []);
 });
 
