@@ -9,7 +9,23 @@
 #
 # Progress goes to stderr; the last line on stdout is the ISO's path. Cached under
 # /var/cache/osam-fixup/tools-iso/<suite>-<hash of this script>/ (OSAM_CACHE overrides the root).
+#
+# OSAM_TOOLS_ISO=/path/to/linux.iso: use that ISO instead (a real VMware Tools ISO, whose
+# VMwareTools-*.tar.gz the sentinel installs with vmware-install.pl, or an ISO of packages in
+# the layout above); it is checked and its path printed, nothing is built.
 set -euo pipefail
+say() { echo "build-tools-iso: $*" >&2; }
+
+if [ -n "${OSAM_TOOLS_ISO:-}" ]; then
+  [ -f "$OSAM_TOOLS_ISO" ] || { say "OSAM_TOOLS_ISO=$OSAM_TOOLS_ISO: no such file"; exit 1; }
+  listing=$(xorriso -indev "$OSAM_TOOLS_ISO" -find / -maxdepth 3 2>/dev/null || true)
+  if ! grep -qE "^'?/(VMwareTools-[^/]*\.tar\.gz|deb/[^/]*/[^/]*\.deb|rpm/[^/]*/[^/]*\.rpm|deb/[^/]*\.deb|rpm/[^/]*\.rpm)'?$" <<<"$listing"; then
+    say "warning: $OSAM_TOOLS_ISO has no VMwareTools-*.tar.gz and no deb/ or rpm/ packages; the sentinel will not find tools on it"
+  fi
+  say "using $OSAM_TOOLS_ISO (OSAM_TOOLS_ISO)"
+  echo "$OSAM_TOOLS_ISO"
+  exit 0
+fi
 
 SUITE=${1:-}
 case "$SUITE" in
@@ -26,7 +42,6 @@ HASH=$( { cat "$0"; echo "$SUITE $MIRROR $ARCH"; } | sha256sum | cut -c1-12)
 CACHE=${OSAM_CACHE:-/var/cache/osam-fixup}/tools-iso
 OUT=$CACHE/$SUITE-$HASH
 ISO=$OUT/tools.iso
-say() { echo "build-tools-iso: $*" >&2; }
 
 if [ -s "$ISO" ]; then say "cached: $ISO"; echo "$ISO"; exit 0; fi
 for t in apt-get apt-cache xorriso dpkg-deb; do

@@ -9,7 +9,7 @@ PKGS=(
   mmdebstrap debootstrap fdisk e2fsprogs xfsprogs btrfs-progs dosfstools lvm2 mdadm
   grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools cpio zstd busybox-static
   # single-binary build (strip), sentinel lint and shells it must run in
-  binutils shellcheck dash time
+  binutils shellcheck dash time debian-archive-keyring
   # vcsim for the vSphere driver tests
   golang-go golang-github-vmware-govmomi-dev
   # tools the integration tests call on the host

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck over every shell script in the tree; the guest-side scripts as POSIX sh.
+# Runs shellcheck over every shell script in the tree, the guest-side scripts as POSIX sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v shellcheck >/dev/null || { echo "lint-sh: shellcheck is missing (bash scripts/install-deps.sh installs it)" >&2; exit 1; }

@@ -33,6 +33,7 @@ stage build npm run build
 stage typecheck npm run typecheck
 stage lint npm run lint
 stage schemas npm run schemas:check
+stage sentinel-embedded node src/sentinel/generate.ts --check
 stage unit npm run test:unit
 stage binary npm run test:binary
 stage reliability npm run test:reliability

@@ -1,0 +1,89 @@
+// Puts the guest in single-user mode for its first boot on VMware, where the stage-2 sentinel
+// runs: systemd default.target -> rescue.target, SysV initdefault 1. The console must not ask
+// for a root password there (nobody is at it; and on a failure a person must be able to log
+// in to read the sentinel's log), so sulogin is bypassed for rescue and emergency mode while
+// stage 2 lasts: a drop-in for rescue.service and emergency.service on systemd, and RHEL 6's
+// SINGLE=/sbin/sushell. The sentinel removes all of it and puts the recorded originals back.
+import type { Change, StepPlan } from "../engine/changes.ts";
+import type { GuestView } from "../guest/view.ts";
+import { ShellVars } from "../formats/shell-vars.ts";
+import { SENTINEL_LOG } from "../protocol/files.ts";
+import type { FixupStep } from "./types.ts";
+import { DEFAULT_TARGET_LINK, INITTAB, SYSCONFIG_INIT, initdefaultLine, setInitdefault, stage2Options, usesSystemd, usesSysv } from "./stage2-state.ts";
+
+/** The drop-ins that open rescue and emergency mode without a password, while stage 2 lasts. */
+export const NO_PASSWORD_DROPINS = [
+  "/etc/systemd/system/rescue.service.d/osam-no-password.conf",
+  "/etc/systemd/system/emergency.service.d/osam-no-password.conf",
+];
+
+/**
+ * systemd >= 240 runs systemd-sulogin-shell, which honours SYSTEMD_SULOGIN_FORCE only when
+ * root is locked; systemd 219 (RHEL 7) runs sulogin from sh -c. Replacing ExecStart with a
+ * plain login shell works on both. No '$' in it: systemd would expand it.
+ */
+export function noPasswordDropin(unit: "rescue" | "emergency"): string {
+  return `# osam-fixup stage 2: ${unit} mode opens a root shell on the console without a password
+# while the guest is being migrated, so that nothing waits at a password prompt and a person
+# can read ${SENTINEL_LOG}. The stage-2 sentinel removes this file.
+[Service]
+Environment=SYSTEMD_SULOGIN_FORCE=1
+ExecStart=
+ExecStart=-/bin/sh -c 'echo "osam-fixup: ${unit} mode during the migration; see ${SENTINEL_LOG}"; exec /bin/sh -l'
+`;
+}
+
+async function rescueTarget(view: GuestView): Promise<string> {
+  for (const d of ["/lib/systemd/system", "/usr/lib/systemd/system"]) {
+    if (await view.exists(`${d}/rescue.target`)) return `${d}/rescue.target`;
+  }
+  return "/lib/systemd/system/rescue.target";
+}
+
+/** Kernel command-line words that would override the default target or runlevel. */
+async function cmdlineOverrides(view: GuestView): Promise<string[]> {
+  const t = await view.readText("/etc/default/grub");
+  if (t === undefined) return [];
+  const v = new ShellVars(t);
+  const words = [v.get("GRUB_CMDLINE_LINUX") ?? "", v.get("GRUB_CMDLINE_LINUX_DEFAULT") ?? ""].join(" ").split(/\s+/);
+  return words.filter((w) => /^(systemd\.unit|init)=/.test(w) || /^([0-6]|single|emergency|rescue|-s|S)$/.test(w));
+}
+
+export const singleUser: FixupStep = {
+  name: "single-user",
+  title: "boot the guest into single-user mode for stage 2, without a password prompt",
+  fatal: true,
+  failCode: "STAGE2_FAILED",
+  async plan({ view, info, inputs }): Promise<StepPlan> {
+    if (!stage2Options(inputs).singleUserMode) return { changes: [], warnings: [], skipped: "options.singleUserMode is false" };
+    const changes: Change[] = [];
+    const warnings: string[] = [];
+    const systemd = usesSystemd(info);
+    const sysv = await usesSysv(view, info);
+    if (!systemd && !sysv) return { changes, warnings: ["neither systemd nor /etc/inittab found: the guest's boot mode was left as it is"], skipped: "no known init system" };
+    if (systemd) {
+      const target = await rescueTarget(view);
+      changes.push({ action: "symlink", path: DEFAULT_TARGET_LINK, target, reason: "boot into rescue.target (single-user) where the stage-2 sentinel runs" });
+      for (const [i, unit] of (["rescue", "emergency"] as const).entries()) {
+        changes.push({ action: "write", path: NO_PASSWORD_DROPINS[i]!, content: noPasswordDropin(unit), mode: 0o644, reason: `${unit} mode without a root password prompt while stage 2 lasts` });
+      }
+    }
+    const inittab = sysv ? await view.readText(INITTAB) : undefined;
+    if (inittab !== undefined) {
+      const next = setInitdefault(inittab, "1");
+      if (next !== inittab || !initdefaultLine(inittab)) changes.push({ action: "write", path: INITTAB, content: next, reason: "initdefault 1: single-user mode where the stage-2 sentinel runs" });
+    }
+    const sysinit = await view.readText(SYSCONFIG_INIT);
+    if (sysinit !== undefined) {
+      const v = new ShellVars(sysinit);
+      const single = v.get("SINGLE");
+      if (single !== undefined && single !== "/sbin/sushell") {
+        v.set("SINGLE", "/sbin/sushell");
+        changes.push({ action: "write", path: SYSCONFIG_INIT, content: v.toString(), reason: "single-user mode opens a shell without a root password (SINGLE=/sbin/sushell) while stage 2 lasts" });
+      }
+    }
+    const over = await cmdlineOverrides(view);
+    if (over.length) warnings.push(`the kernel command line in /etc/default/grub has ${over.join(" ")}, which overrides the default target/runlevel: the guest may not enter single-user mode for stage 2`);
+    return { changes, warnings };
+  },
+};

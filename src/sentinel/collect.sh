@@ -1,0 +1,296 @@
+#!/bin/sh
+# osam-fixup collect: the source inventory, printed as the "source" part of
+# system-configuration.json (see src/protocol/schemas.ts). Runs on the source system before
+# migration, so it is POSIX sh with fallbacks for old userlands: lsblk or /proc/partitions,
+# blkid or /dev/disk links, ip or ifconfig. Read-only; needs root only for blkid's view of
+# devices that are not cached.
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export PATH
+LC_ALL=C
+export LC_ALL
+
+# JSON string: backslash and double quote escaped, tabs as \t, other control bytes dropped.
+js() {
+	printf '"%s"' "$(printf '%s' "$1" | tr -d '\000-\010\012-\037' | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/	/\\t/g')"
+}
+
+# "key": "value" with a leading comma when it is not the first member ($3: 1 if first).
+member() {
+	[ "$3" = 1 ] || printf ','
+	printf '%s:%s' "$(js "$1")" "$(js "$2")"
+}
+
+first_line() {
+	sed -n '1p' "$1" 2>/dev/null
+}
+
+os_value() {
+	sed -n "s/^$1=//p" "$2" 2>/dev/null | sed -n '$p' | sed -e 's/^"\(.*\)"$/\1/' -e "s/^'\\(.*\\)'\$/\\1/"
+}
+
+valid_uuid() {
+	case $1 in '' | *[!0-9A-Fa-f-]*) return 1 ;; esac
+	[ ${#1} -ge 4 ] && [ ${#1} -le 64 ]
+}
+
+valid_device() {
+	case $1 in /dev/*) ;; *) return 1 ;; esac
+	case $1 in *[!A-Za-z0-9._/:-]* | */../* | */..) return 1 ;; esac
+	return 0
+}
+
+valid_ifname() {
+	case $1 in '' | -* | . | .. | *[!A-Za-z0-9_.-]*) return 1 ;; esac
+	[ ${#1} -le 15 ]
+}
+
+valid_mac() {
+	case $1 in
+	[0-9a-fA-F][0-9a-fA-F]:[0-9a-fA-F][0-9a-fA-F]:[0-9a-fA-F][0-9a-fA-F]:[0-9a-fA-F][0-9a-fA-F]:[0-9a-fA-F][0-9a-fA-F]:[0-9a-fA-F][0-9a-fA-F])
+		[ "$1" != 00:00:00:00:00:00 ]
+		;;
+	*) return 1 ;;
+	esac
+}
+
+# ---- facts ----
+
+os_facts() {
+	if [ -f /etc/os-release ]; then
+		of_id=$(os_value ID /etc/os-release)
+		of_ver=$(os_value VERSION_ID /etc/os-release)
+	elif [ -f /etc/redhat-release ]; then
+		of_line=$(first_line /etc/redhat-release)
+		case $of_line in
+		CentOS*) of_id=centos ;;
+		Oracle*) of_id=ol ;;
+		Scientific*) of_id=scientific ;;
+		Fedora*) of_id=fedora ;;
+		*) of_id=rhel ;;
+		esac
+		of_ver=$(printf '%s\n' "$of_line" | sed -n 's/.*release \([0-9][0-9.]*\).*/\1/p')
+	elif [ -f /etc/SuSE-release ]; then
+		of_id=sles
+		of_ver=$(sed -n 's/^VERSION *= *//p' /etc/SuSE-release | sed -n '1p')
+	elif [ -f /etc/debian_version ]; then
+		of_id=debian
+		of_ver=$(first_line /etc/debian_version)
+	else
+		return 0
+	fi
+	[ -n "$of_id" ] || return 0
+	printf ',"os":{%s%s}' "$(member id "$of_id" 1)" "$(member version "$of_ver")"
+}
+
+hypervisor() {
+	if command -v systemd-detect-virt >/dev/null 2>&1; then
+		hv=$(systemd-detect-virt 2>/dev/null)
+		[ -n "$hv" ] && {
+			echo "$hv"
+			return
+		}
+	fi
+	hv_vendor="$(first_line /sys/class/dmi/id/sys_vendor) $(first_line /sys/class/dmi/id/product_name)"
+	case $hv_vendor in
+	*QEMU* | *KVM*) echo kvm ;;
+	*VMware*) echo vmware ;;
+	*Microsoft*) echo microsoft ;;
+	*Xen*) echo xen ;;
+	*innotek* | *VirtualBox*) echo oracle ;;
+	*Nutanix*) echo kvm ;;
+	*Amazon*) echo amazon ;;
+	*Google*) echo google ;;
+	esac
+}
+
+default_target() {
+	for dt in /etc/systemd/system/default.target /lib/systemd/system/default.target /usr/lib/systemd/system/default.target; do
+		dt_link=$(readlink "$dt" 2>/dev/null) && {
+			basename "$dt_link"
+			return
+		}
+	done
+}
+
+runlevel_value() {
+	rl=$(sed -n 's/^[^#:]*:\([0-9Ss]\):initdefault:.*/\1/p' /etc/inittab 2>/dev/null | sed -n '1p')
+	if [ -z "$rl" ] && command -v runlevel >/dev/null 2>&1; then
+		rl=$(runlevel 2>/dev/null | sed -n 's/^[^ ]* \([0-9Ss]\)$/\1/p')
+	fi
+	echo "$rl"
+}
+
+selinux_mode() {
+	if command -v getenforce >/dev/null 2>&1; then
+		sm=$(getenforce 2>/dev/null | tr '[:upper:]' '[:lower:]')
+		[ -n "$sm" ] && {
+			echo "$sm"
+			return
+		}
+	fi
+	[ -f /etc/selinux/config ] && os_value SELINUX /etc/selinux/config
+}
+
+root_device() {
+	if command -v findmnt >/dev/null 2>&1; then
+		rd=$(findmnt -n -o SOURCE / 2>/dev/null | sed -n '1p')
+		[ -n "$rd" ] && {
+			echo "$rd"
+			return
+		}
+	fi
+	awk '$2 == "/" && $1 != "rootfs" { d = $1 } END { if (d != "") print d }' /proc/mounts 2>/dev/null
+}
+
+# Mount point of a device from /proc/mounts (octal escapes undone), empty if not mounted.
+mountpoint_of() {
+	awk -v d="$1" '$1 == d { print $2; exit }' /proc/mounts 2>/dev/null |
+		sed -e 's/\\040/ /g' -e 's/\\011/	/g' -e 's/\\012//g' -e 's/\\134/\\/g'
+}
+
+# The block devices: "path type" lines (disk, part, lvm, raid, crypt; not loop/rom/ram).
+block_list() {
+	if command -v lsblk >/dev/null 2>&1 && lsblk -n -l -o NAME,TYPE >/dev/null 2>&1; then
+		lsblk -n -l -o NAME,TYPE 2>/dev/null | while read -r bl_name bl_type; do
+			case $bl_name in loop* | ram* | zram* | fd*) continue ;; esac
+			case $bl_type in
+			disk | part) echo "/dev/$bl_name $bl_type" ;;
+			lvm | crypt | dm | mpath | raid*)
+				if [ -b "/dev/mapper/$bl_name" ] || [ "${bl_type#raid}" = "$bl_type" ]; then
+					echo "/dev/mapper/$bl_name $bl_type"
+				else
+					echo "/dev/$bl_name $bl_type"
+				fi
+				;;
+			esac
+		done
+		return
+	fi
+	awk 'NR > 2 && $4 != "" { print $4 }' /proc/partitions 2>/dev/null | while read -r bl_name; do
+		case $bl_name in loop* | ram* | sr* | zram* | fd*) continue ;; esac
+		case $bl_name in
+		dm-*)
+			bl_dm=$(first_line "/sys/block/$bl_name/dm/name")
+			if [ -n "$bl_dm" ]; then echo "/dev/mapper/$bl_dm dm"; else echo "/dev/$bl_name dm"; fi
+			;;
+		*) echo "/dev/$bl_name disk" ;;
+		esac
+	done
+}
+
+# KEY=value facts of one device: blkid, else lsblk, else the /dev/disk/by-* links.
+device_facts() {
+	if command -v blkid >/dev/null 2>&1; then
+		df_out=$(blkid -o export "$1" 2>/dev/null)
+		if [ -n "$df_out" ]; then
+			printf '%s\n' "$df_out" | sed -e 's/\\\(.\)/\1/g' | grep -E '^(UUID|PARTUUID|TYPE|LABEL)='
+			return
+		fi
+	fi
+	if command -v lsblk >/dev/null 2>&1; then
+		for df_col in UUID PARTUUID FSTYPE LABEL; do
+			df_v=$(lsblk -d -n -o "$df_col" "$1" 2>/dev/null | sed -n '1p' | sed 's/[ ]*$//')
+			[ -n "$df_v" ] || continue
+			[ "$df_col" = FSTYPE ] && df_col=TYPE
+			echo "$df_col=$df_v"
+		done
+		return
+	fi
+	for df_kind in uuid partuuid label; do
+		for df_link in "/dev/disk/by-$df_kind"/*; do
+			[ -L "$df_link" ] || continue
+			[ "$(readlink -f "$df_link")" = "$(readlink -f "$1")" ] || continue
+			echo "$(echo "$df_kind" | tr '[:lower:]' '[:upper:]')=${df_link##*/}"
+		done
+	done
+}
+
+block_devices() {
+	bd_first=1
+	printf ',"blockDevices":['
+	block_list | while read -r bd_dev _; do
+		valid_device "$bd_dev" || continue
+		bd_uuid='' bd_partuuid='' bd_fs='' bd_label=''
+		bd_facts=$(device_facts "$bd_dev")
+		bd_old_ifs=$IFS
+		IFS='
+'
+		for bd_kv in $bd_facts; do
+			case $bd_kv in
+			UUID=*) bd_uuid=${bd_kv#UUID=} ;;
+			PARTUUID=*) bd_partuuid=${bd_kv#PARTUUID=} ;;
+			TYPE=*) bd_fs=${bd_kv#TYPE=} ;;
+			LABEL=*) bd_label=${bd_kv#LABEL=} ;;
+			esac
+		done
+		IFS=$bd_old_ifs
+		bd_mnt=$(mountpoint_of "$bd_dev")
+		[ "$bd_first" = 1 ] || printf ','
+		bd_first=0
+		printf '{%s' "$(member device "$bd_dev" 1)"
+		valid_uuid "$bd_uuid" && member uuid "$bd_uuid"
+		valid_uuid "$bd_partuuid" && member partuuid "$bd_partuuid"
+		[ -n "$bd_fs" ] && [ ${#bd_fs} -le 32 ] && member fsType "$bd_fs"
+		[ -n "$bd_label" ] && [ ${#bd_label} -le 256 ] && member label "$bd_label"
+		case $bd_mnt in /*) member mountpoint "$bd_mnt" ;; esac
+		printf '}'
+	done
+	printf ']'
+}
+
+addresses_of() {
+	if command -v ip >/dev/null 2>&1; then
+		ip -o addr show dev "$1" 2>/dev/null | awk '{ for (i = 1; i < NF; i++) if ($i == "inet" || $i == "inet6") print $(i + 1) }'
+	elif command -v ifconfig >/dev/null 2>&1; then
+		ifconfig "$1" 2>/dev/null | sed -n -e 's/.*inet addr:\([0-9.]*\).*/\1/p' -e 's/.*inet \([0-9.][0-9.]*\) .*/\1/p' \
+			-e 's/.*inet6 addr: *\([0-9a-fA-F:]*\/[0-9]*\).*/\1/p'
+	fi
+}
+
+interfaces() {
+	if_first=1
+	printf ',"interfaces":['
+	for if_dir in /sys/class/net/*; do
+		[ -e "$if_dir" ] || continue
+		if_name=${if_dir##*/}
+		[ "$if_name" = lo ] && continue
+		valid_ifname "$if_name" || continue
+		if_mac=$(first_line "$if_dir/address" | tr 'A-F' 'a-f')
+		valid_mac "$if_mac" || continue
+		[ "$if_first" = 1 ] || printf ','
+		if_first=0
+		printf '{%s%s,"addresses":[' "$(member name "$if_name" 1)" "$(member mac "$if_mac")"
+		if_a_first=1
+		for if_addr in $(addresses_of "$if_name"); do
+			[ ${#if_addr} -le 64 ] || continue
+			[ "$if_a_first" = 1 ] || printf ','
+			if_a_first=0
+			js "$if_addr"
+		done
+		printf ']}'
+	done
+	printf ']'
+}
+
+main() {
+	if [ -d /sys/firmware/efi ]; then fw=uefi; else fw=bios; fi
+	printf '{%s' "$(member firmware "$fw" 1)"
+	hn=$(hostname 2>/dev/null || first_line /proc/sys/kernel/hostname)
+	[ -n "$hn" ] && [ ${#hn} -le 255 ] && member hostname "$hn"
+	hv=$(hypervisor)
+	[ -n "$hv" ] && [ ${#hv} -le 64 ] && member hypervisor "$hv"
+	os_facts
+	dt=$(default_target)
+	[ -n "$dt" ] && member defaultTarget "$dt"
+	rl=$(runlevel_value)
+	[ -n "$rl" ] && member runlevel "$rl"
+	sm=$(selinux_mode)
+	[ -n "$sm" ] && [ ${#sm} -le 32 ] && member selinux "$sm"
+	rd=$(root_device)
+	[ -n "$rd" ] && [ ${#rd} -le 512 ] && member root "$rd"
+	block_devices
+	interfaces
+	printf '}\n'
+}
+
+main "$@"

@@ -1,0 +1,491 @@
+#!/bin/sh
+# osam-fixup stage 2: the sentinel. Stage 1 installed this script with a systemd unit and a
+# SysV fallback; on the guest's first boot on VMware hardware it installs VMware Tools from
+# the tools CD-ROM, puts back the boot target, runlevel, SELinux mode and single-user settings
+# that stage 1 recorded under the data directory, removes what stage 1 installed for it, and
+# powers the guest off.
+#
+# POSIX sh only (dash, busybox ash, bash as sh): the guest may be RHEL 7 or older. Every step
+# is idempotent and a power cut at any point resumes to the same end on the next boot. On a
+# failure nothing more is changed: the guest stays in single-user mode, where the console
+# opens a shell without a password, and the log says what went wrong.
+#
+# Stage 1 fills in the @@...@@ values when it installs the script (src/sentinel/render.ts).
+# Overrides, for tests and for people (environment first, then @@DATA_DIR@@/@@OVERRIDES@@
+# with KEY=value lines):
+#   OSAM_TOOLS_SOURCE  a directory, an ISO image file or a block device holding the tools,
+#                      instead of waiting for a CD-ROM
+#   OSAM_CDROM_WAIT    seconds to wait for the CD-ROM (default 600)
+#   OSAM_POWEROFF      the command that powers off (default: systemctl poweroff, or poweroff)
+#   OSAM_LOG           the log file (default @@LOG_FILE@@)
+#   OSAM_CRASH_AT      test hook: kill -9 the sentinel itself at this checkpoint
+
+DATA='@@DATA_DIR@@'
+MANIFEST="$DATA/@@MANIFEST@@"
+STATUS="$DATA/@@STATUS@@"
+ST_TARGET="$DATA/@@ST_DEFAULT_TARGET@@"
+ST_INITDEFAULT="$DATA/@@ST_INITDEFAULT@@"
+ST_SELINUX="$DATA/@@ST_SELINUX@@"
+ST_SINGLE="$DATA/@@ST_SYSCONFIG_SINGLE@@"
+NONE='@@NONE@@'
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export PATH
+umask 022
+
+MOUNTED=''
+MEDIA=''
+
+log() {
+	log_line="$(date -u '+%Y-%m-%dT%H:%M:%SZ' 2>/dev/null) osam-sentinel: $*"
+	printf '%s\n' "$log_line"
+	printf '%s\n' "$log_line" >>"$LOG" 2>/dev/null || true
+}
+
+set_status() {
+	printf '%s %s\n' "$1" "$(date -u '+%Y-%m-%dT%H:%M:%SZ' 2>/dev/null)" >"$STATUS.tmp" 2>/dev/null &&
+		mv -f "$STATUS.tmp" "$STATUS" 2>/dev/null
+	sync 2>/dev/null || true
+}
+
+# A point where the test suite cuts the power (kill -9) to prove that a rerun converges.
+checkpoint() {
+	log "checkpoint $1"
+	sync 2>/dev/null || true
+	if [ "${OSAM_CRASH_AT:-}" = "$1" ]; then
+		log "test hook: killing the sentinel at checkpoint $1"
+		kill -9 $$
+	fi
+}
+
+fail() {
+	log "FAILED: $*"
+	log "the guest stays in single-user mode; its console opens a root shell without a password."
+	log "fix the cause, then run: sh $0   (it resumes where it stopped)"
+	set_status "failed: $*"
+	release_media
+	exit 1
+}
+
+load_overrides() {
+	ov_file="$DATA/@@OVERRIDES@@"
+	[ -f "$ov_file" ] || return 0
+	while IFS= read -r ov_line || [ -n "$ov_line" ]; do
+		ov_val=${ov_line#*=}
+		case $ov_line in
+		OSAM_TOOLS_SOURCE=*) [ -n "${OSAM_TOOLS_SOURCE:-}" ] || OSAM_TOOLS_SOURCE=$ov_val ;;
+		OSAM_CDROM_WAIT=*) [ -n "${OSAM_CDROM_WAIT:-}" ] || OSAM_CDROM_WAIT=$ov_val ;;
+		OSAM_POWEROFF=*) [ -n "${OSAM_POWEROFF:-}" ] || OSAM_POWEROFF=$ov_val ;;
+		OSAM_LOG=*) [ -n "${OSAM_LOG:-}" ] || OSAM_LOG=$ov_val ;;
+		esac
+	done <"$ov_file"
+}
+
+# The value a state file holds: its first line that is not a comment.
+state_value() {
+	sed -n '/^#/d;p' "$1" 2>/dev/null | sed -n '1p'
+}
+
+# Replaces file $1 with the output of the remaining command run on it, keeping its mode
+# and owner, atomically (rename in the same directory).
+rewrite() {
+	rw_file=$1
+	shift
+	rw_tmp="$rw_file.osam-new"
+	cp -p "$rw_file" "$rw_tmp" || return 1
+	"$@" <"$rw_file" >"$rw_tmp" || {
+		rm -f "$rw_tmp"
+		return 1
+	}
+	if command -v cmp >/dev/null 2>&1 && cmp -s "$rw_file" "$rw_tmp"; then
+		rm -f "$rw_tmp"
+		return 0
+	fi
+	mv -f "$rw_tmp" "$rw_file"
+}
+
+# The guest's own program, by absolute path: a busybox shell would otherwise prefer its own
+# applets (busybox has a dpkg, dpkg-deb, rpm and mount that lack what is used here).
+tool() {
+	for t_dir in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do
+		[ -x "$t_dir/$1" ] || continue
+		if [ -L "$t_dir/$1" ]; then
+			case $(readlink "$t_dir/$1") in busybox | */busybox) continue ;; esac
+		fi
+		echo "$t_dir/$1"
+		return 0
+	done
+	command -v "$1"
+}
+
+# ---- the tools medium ----
+
+has_tools() {
+	for ht in "$1"/deb/* "$1"/rpm/* "$1"/VMwareTools-*.tar.gz; do
+		[ -e "$ht" ] && return 0
+	done
+	return 1
+}
+
+mount_point() {
+	if [ -d /run ]; then echo /run/osam-tools; else echo /tmp/osam-tools; fi
+}
+
+# Mounts $1 (a device or an image file) read-only at the mount point; 0 if it holds tools.
+try_mount() {
+	tm_dir=$(mount_point)
+	mkdir -p "$tm_dir" || return 1
+	tm_loop=''
+	[ -f "$1" ] && tm_loop='-o loop'
+	tm_mount=$(tool mount) || return 1
+	# shellcheck disable=SC2086 # tm_loop is empty or two words on purpose
+	if "$tm_mount" -r $tm_loop -t iso9660 "$1" "$tm_dir" 2>/dev/null || "$tm_mount" -r $tm_loop "$1" "$tm_dir" >>"$LOG" 2>&1; then
+		if has_tools "$tm_dir"; then
+			MOUNTED=$tm_dir
+			MEDIA=$tm_dir
+			return 0
+		fi
+		log "$1 has no VMware Tools packages or installer; ignoring it"
+		"$(tool umount)" "$tm_dir" 2>/dev/null
+	fi
+	return 1
+}
+
+cdrom_candidates() {
+	for cd in /dev/sr[0-9]* /dev/cdrom /dev/scd[0-9]* /dev/hd[a-d]; do
+		[ -b "$cd" ] || continue
+		case $cd in /dev/hd?) [ "$(cat "/proc/ide/${cd#/dev/}/media" 2>/dev/null)" = cdrom ] || continue ;; esac
+		echo "$cd"
+	done
+}
+
+find_media() {
+	if [ -n "${OSAM_TOOLS_SOURCE:-}" ]; then
+		log "tools source given: $OSAM_TOOLS_SOURCE"
+		if [ -d "$OSAM_TOOLS_SOURCE" ]; then
+			has_tools "$OSAM_TOOLS_SOURCE" || return 1
+			MEDIA=$OSAM_TOOLS_SOURCE
+			return 0
+		fi
+		try_mount "$OSAM_TOOLS_SOURCE"
+		return
+	fi
+	modprobe -q sr_mod 2>/dev/null
+	modprobe -q isofs 2>/dev/null
+	fm_wait=${OSAM_CDROM_WAIT:-600}
+	case $fm_wait in '' | *[!0-9]*) fm_wait=600 ;; esac
+	fm_step=5
+	fm_tries=$((fm_wait / fm_step + 1))
+	fm_n=1
+	while [ "$fm_n" -le "$fm_tries" ]; do
+		fm_seen=''
+		for fm_dev in $(cdrom_candidates); do
+			fm_seen="$fm_seen $fm_dev"
+			try_mount "$fm_dev" && {
+				log "tools CD-ROM found at $fm_dev (attempt $fm_n of $fm_tries)"
+				return 0
+			}
+		done
+		log "waiting for the tools CD-ROM (attempt $fm_n of $fm_tries; drives:${fm_seen:- none}; no medium with tools yet)"
+		fm_n=$((fm_n + 1))
+		[ "$fm_n" -le "$fm_tries" ] && sleep "$fm_step"
+	done
+	return 1
+}
+
+release_media() {
+	if [ -n "$MOUNTED" ]; then
+		rm_umount=$(tool umount)
+		"$rm_umount" "$MOUNTED" 2>/dev/null || "$rm_umount" -l "$MOUNTED" 2>/dev/null
+		rmdir "$MOUNTED" 2>/dev/null
+		MOUNTED=''
+	fi
+}
+
+# ---- VMware Tools ----
+
+tools_present() {
+	for tp in /usr/bin/vmtoolsd /usr/sbin/vmtoolsd /usr/lib/vmware-tools/sbin64/vmtoolsd; do
+		[ -x "$tp" ] && return 0
+	done
+	return 1
+}
+
+os_field() {
+	[ -f /etc/os-release ] || return 0
+	sed -n "s/^$1=//p" /etc/os-release | sed -n '$p' | tr -d '"'"'"
+}
+
+# Directories of the medium to take packages from, most specific first:
+# <kind>/<id>-<major>, <kind>/<id>, <kind>/el<major> (rpm), <kind>.
+package_dirs() {
+	pd_id=$(os_field ID)
+	pd_ver=$(os_field VERSION_ID)
+	if [ -z "$pd_id" ] && [ -f /etc/redhat-release ]; then
+		pd_id=rhel
+		pd_ver=$(sed -n 's/.*release \([0-9][0-9]*\).*/\1/p' /etc/redhat-release | sed -n '1p')
+	fi
+	pd_major=${pd_ver%%.*}
+	[ -n "$pd_id" ] && [ -n "$pd_major" ] && echo "$MEDIA/$1/$pd_id-$pd_major"
+	[ -n "$pd_id" ] && echo "$MEDIA/$1/$pd_id"
+	[ "$1" = rpm ] && [ -n "$pd_major" ] && echo "$MEDIA/$1/el$pd_major"
+	echo "$MEDIA/$1"
+}
+
+first_dir_with() {
+	for fd in $(package_dirs "$1"); do
+		for fd_f in "$fd"/*."$1"; do
+			[ -f "$fd_f" ] && {
+				echo "$fd"
+				return 0
+			}
+		done
+	done
+	return 1
+}
+
+# The .deb files of $1 whose package is not installed, one per line.
+debs_missing() {
+	for dm_deb in "$1"/*.deb; do
+		[ -f "$dm_deb" ] || continue
+		dm_pkg=$("$id_deb_tool" -f "$dm_deb" Package 2>>"$LOG") || continue
+		# shellcheck disable=SC2016 # ${Status} is dpkg-query's format, not the shell's
+		"$id_query" -W -f='${Status}' "$dm_pkg" 2>/dev/null | grep -q ' installed$' && continue
+		echo "$dm_deb"
+	done
+}
+
+install_debs() {
+	id_dir=$1
+	if ! id_dpkg=$(tool dpkg) || ! id_deb_tool=$(tool dpkg-deb) || ! id_query=$(tool dpkg-query); then
+		log "dpkg, dpkg-deb or dpkg-query is missing"
+		return 1
+	fi
+	# a power cut during an earlier dpkg run leaves packages half-configured
+	DEBIAN_FRONTEND=noninteractive "$id_dpkg" --configure -a >>"$LOG" 2>&1 || log "dpkg --configure -a reported a problem (continuing)"
+	# dpkg -i takes its files in the order given, not in Pre-Depends order: a package whose
+	# pre-dependency is in the same batch fails once and goes in on the next pass
+	id_pass=1
+	id_before=''
+	while :; do
+		id_missing=$(debs_missing "$id_dir")
+		if [ -z "$id_missing" ]; then
+			[ "$id_pass" = 1 ] && log "every package in $id_dir is already installed"
+			break
+		fi
+		if [ "$id_missing" = "$id_before" ] || [ "$id_pass" -gt 5 ]; then
+			log "dpkg left these packages not installed: $(echo "$id_missing" | sed 's,.*/,,' | tr '\n' ' ')"
+			return 1
+		fi
+		id_before=$id_missing
+		set --
+		for id_deb in $id_missing; do set -- "$@" "$id_deb"; done
+		log "installing $# package(s) from $id_dir with dpkg (pass $id_pass)"
+		DEBIAN_FRONTEND=noninteractive "$id_dpkg" -i --force-confdef --force-confold "$@" >>"$LOG" 2>&1 ||
+			log "dpkg -i reported problems on pass $id_pass (retrying what is not installed)"
+		id_pass=$((id_pass + 1))
+	done
+	DEBIAN_FRONTEND=noninteractive "$id_dpkg" --configure -a >>"$LOG" 2>&1 || return 1
+}
+
+install_rpms() {
+	ir_dir=$1
+	ir_rpm_tool=$(tool rpm) || return 1
+	set --
+	for ir_rpm in "$ir_dir"/*.rpm; do
+		ir_pkg=$("$ir_rpm_tool" -qp --qf '%{NAME}' "$ir_rpm" 2>>"$LOG") || continue
+		"$ir_rpm_tool" -q "$ir_pkg" >/dev/null 2>&1 && continue
+		set -- "$@" "$ir_rpm"
+	done
+	if [ $# -eq 0 ]; then
+		log "every package in $ir_dir is already installed"
+	else
+		log "installing $# package(s) from $ir_dir with rpm"
+		"$ir_rpm_tool" -Uvh "$@" >>"$LOG" 2>&1 || return 1
+	fi
+}
+
+install_tarball() {
+	it_tgz=''
+	for it_f in "$MEDIA"/VMwareTools-*.tar.gz; do [ -f "$it_f" ] && it_tgz=$it_f; done
+	[ -n "$it_tgz" ] || return 1
+	command -v perl >/dev/null 2>&1 || {
+		log "$it_tgz needs perl, which this guest does not have"
+		return 1
+	}
+	it_tmp=/tmp/osam-vmware-tools
+	rm -rf "$it_tmp"
+	mkdir -p "$it_tmp" && tar -xzf "$it_tgz" -C "$it_tmp" || return 1
+	log "running the VMware Tools installer from $it_tgz"
+	(cd "$it_tmp/vmware-tools-distrib" && { ./vmware-install.pl --default --force-install || ./vmware-install.pl --default; }) >>"$LOG" 2>&1
+	it_rc=$?
+	rm -rf "$it_tmp"
+	return $it_rc
+}
+
+enable_tools_service() {
+	command -v systemctl >/dev/null 2>&1 || return 0
+	for ets in open-vm-tools.service vmtoolsd.service; do
+		for ets_dir in /etc/systemd/system /lib/systemd/system /usr/lib/systemd/system; do
+			if [ -f "$ets_dir/$ets" ]; then
+				if systemctl enable "$ets" >>"$LOG" 2>&1; then
+					log "enabled $ets"
+				else
+					log "could not enable $ets (continuing)"
+				fi
+				return 0
+			fi
+		done
+	done
+}
+
+install_tools() {
+	if tools_present; then
+		log "VMware Tools are already installed; leaving them as they are"
+		return 0
+	fi
+	find_media || fail "no VMware Tools medium found (is the tools ISO connected to the CD-ROM drive?)"
+	checkpoint media-ready
+	it_done=''
+	if tool dpkg >/dev/null && [ -d /var/lib/dpkg ]; then
+		if it_dir=$(first_dir_with deb); then
+			install_debs "$it_dir" || fail "dpkg could not install the packages from $it_dir (see $LOG)"
+			it_done=yes
+		fi
+	elif tool rpm >/dev/null && [ -d /var/lib/rpm ]; then
+		if it_dir=$(first_dir_with rpm); then
+			install_rpms "$it_dir" || fail "rpm could not install the packages from $it_dir (see $LOG)"
+			it_done=yes
+		fi
+	fi
+	if [ -z "$it_done" ]; then
+		install_tarball || fail "the medium has no packages for this guest and no usable VMware Tools installer"
+	fi
+	release_media
+	tools_present || fail "VMware Tools were installed but vmtoolsd is not there"
+	enable_tools_service
+	log "VMware Tools installed"
+}
+
+# ---- restoring what stage 1 recorded ----
+
+restore_selinux() {
+	[ -f "$ST_SELINUX" ] || return 0
+	rs_mode=$(state_value "$ST_SELINUX")
+	rs_cfg=/etc/selinux/config
+	[ -n "$rs_mode" ] && [ "$rs_mode" != "$NONE" ] && [ -f "$rs_cfg" ] || return 0
+	# shellcheck disable=SC2016 # an awk program, not a shell expansion
+	rewrite "$rs_cfg" env OSAM_MODE="$rs_mode" awk '/^[ \t]*SELINUX[ \t]*=/ { print "SELINUX=" ENVIRON["OSAM_MODE"]; next } { print }' ||
+		fail "could not restore SELINUX=$rs_mode in $rs_cfg"
+	log "SELinux mode restored to $rs_mode"
+	if [ "$rs_mode" != disabled ]; then
+		# files written from outside the guest carry no labels: relabel on the next boot
+		: >/.autorelabel || fail "could not create /.autorelabel"
+		log "SELinux relabel requested for the next boot (/.autorelabel)"
+	fi
+}
+
+restore_line() {
+	# $1 state file, $2 target file, $3 awk regex of the line(s) stage 1 changed, $4 what
+	[ -f "$1" ] || return 0
+	[ -f "$2" ] || return 0
+	rl_orig=$(state_value "$1")
+	[ -n "$rl_orig" ] || return 0
+	# the patterns and lines travel through the environment: awk -v would interpret backslashes
+	# shellcheck disable=SC2016 # awk programs, not shell expansions
+	if [ "$rl_orig" = "$NONE" ]; then
+		rewrite "$2" env OSAM_RE="$3" awk '$0 ~ ENVIRON["OSAM_RE"] { next } { print }' || fail "could not restore $4 in $2"
+		log "$4: removed the line stage 1 added to $2"
+	else
+		rewrite "$2" env OSAM_RE="$3" OSAM_LINE="$rl_orig" awk '
+			$0 ~ ENVIRON["OSAM_RE"] { if (!done) print ENVIRON["OSAM_LINE"]; done = 1; next }
+			{ print }' || fail "could not restore $4 in $2"
+		log "$4 restored in $2: $rl_orig"
+	fi
+}
+
+restore_default_target() {
+	[ -f "$ST_TARGET" ] || return 0
+	rt_orig=$(state_value "$ST_TARGET")
+	[ -n "$rt_orig" ] || return 0
+	rt_link=/etc/systemd/system/default.target
+	if [ "$rt_orig" = "$NONE" ]; then
+		rm -f "$rt_link" || fail "could not remove $rt_link"
+		log "default target restored: $rt_link removed (the distribution's default applies)"
+		return 0
+	fi
+	if [ "$(readlink "$rt_link" 2>/dev/null)" != "$rt_orig" ]; then
+		ln -sf "$rt_orig" "$rt_link.osam-new" || fail "could not create a link to $rt_orig"
+		mv -f "$rt_link.osam-new" "$rt_link" || fail "could not point $rt_link back at $rt_orig"
+	fi
+	log "default target restored: $rt_link -> $rt_orig"
+}
+
+# ---- removing what stage 1 installed for stage 2 ----
+
+remove_owned() {
+	[ -f "$MANIFEST" ] || return 0
+	ro_dirs=''
+	while IFS= read -r ro_p || [ -n "$ro_p" ]; do
+		case $ro_p in '' | '#'*) continue ;; esac
+		case $ro_p in /*) ;; *) continue ;; esac
+		case $ro_p in *..*) continue ;; esac
+		case $ro_p in
+		*/) ro_dirs="$ro_p $ro_dirs" ;;
+		*)
+			if [ -f "$ro_p" ] || [ -L "$ro_p" ]; then
+				rm -f "$ro_p" && log "removed $ro_p"
+			fi
+			;;
+		esac
+	done <"$MANIFEST"
+	for ro_d in $ro_dirs; do
+		[ -d "$ro_d" ] && rmdir "$ro_d" 2>/dev/null && log "removed $ro_d"
+	done
+	rm -f "$MANIFEST"
+	sync 2>/dev/null || true
+}
+
+power_off() {
+	log "stage 2 complete; powering off"
+	sync 2>/dev/null || true
+	if [ -n "${OSAM_POWEROFF:-}" ]; then
+		# shellcheck disable=SC2086 # a command with its arguments, split on purpose
+		$OSAM_POWEROFF
+		return
+	fi
+	if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+		systemctl --no-block poweroff && return 0
+	fi
+	poweroff 2>/dev/null || shutdown -h now 2>/dev/null || halt -p
+}
+
+main() {
+	load_overrides
+	LOG=${OSAM_LOG:-'@@LOG_FILE@@'}
+	if [ ! -f "$MANIFEST" ]; then
+		log "nothing to do: $MANIFEST is gone (stage 2 already finished)"
+		return 0
+	fi
+	case $(sed -n '1p' "$STATUS" 2>/dev/null) in
+	'') log "stage 2 starting (pid $$)" ;;
+	*) log "stage 2 resuming after: $(sed -n '1p' "$STATUS")" ;;
+	esac
+	set_status running
+	checkpoint start
+	install_tools
+	checkpoint tools-installed
+	restore_selinux
+	checkpoint selinux-restored
+	restore_line "$ST_SINGLE" /etc/sysconfig/init '^[ \t]*SINGLE[ \t]*=' "single-user shell (SINGLE=)"
+	restore_line "$ST_INITDEFAULT" /etc/inittab '^[^#:]*:[0-9Ss]*:initdefault:' "initdefault"
+	checkpoint runlevel-restored
+	restore_default_target
+	checkpoint target-restored
+	# done before the cleanup: once the script is gone nothing would ever write it
+	set_status "done"
+	remove_owned
+	checkpoint cleaned-up
+	power_off
+}
+
+main "$@"

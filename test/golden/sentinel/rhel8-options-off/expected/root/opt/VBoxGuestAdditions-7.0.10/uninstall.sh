@@ -1,0 +1,3 @@
+#!/bin/sh
+# VirtualBox Guest Additions uninstaller (golden fixture placeholder)
+exit 0
