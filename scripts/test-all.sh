@@ -38,6 +38,7 @@ stage unit npm run test:unit
 stage binary npm run test:binary
 stage reliability npm run test:reliability
 stage integration npm run test:integration
+stage vsphere npm run test:vsphere
 stage e2e npm run test:e2e
 
 echo "=== all stages: $(( $(date +%s) - t_all )) s; logs in $log_dir"

@@ -2,8 +2,10 @@
 import type { Command } from "../args.ts";
 import { agentCommand } from "./agent.ts";
 import { applyCommand } from "./apply.ts";
+import { collectCommand } from "./collect.ts";
 import { inspectCommand } from "./inspect.ts";
+import { migrateCommand } from "./migrate.ts";
 import { planCommand } from "./plan.ts";
 import { rollbackCommand } from "./rollback.ts";
 
-export const COMMANDS: Command[] = [agentCommand, inspectCommand, planCommand, applyCommand, rollbackCommand];
+export const COMMANDS: Command[] = [agentCommand, inspectCommand, planCommand, applyCommand, rollbackCommand, collectCommand, migrateCommand];

@@ -1,0 +1,234 @@
+// The steps of a migration, in order (the host-side half of the flow in DESIGN.md). Each step
+// is safe to run again after a crash in its middle: it checks where the VM or the guest
+// already is (the VM exists, the power state, BEGIN already in the guest) before acting.
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { DEFAULT_FIXUP_DIR, FIXUP_FILES, collectedLogName } from "../protocol/files.ts";
+import { Result } from "../protocol/schemas.ts";
+import type { Logger } from "../util/log.ts";
+import { writeAtomic } from "../util/fs.ts";
+import { FIXUP_UNIT, GuestFileNotFoundError, sleep, type Driver, type Vm } from "./drivers/types.ts";
+import { bootUnit, deriveMaps, vmSpecOf } from "./spec.ts";
+import type { MigrationState } from "./state.ts";
+
+export interface StepContext {
+  state: MigrationState;
+  driver: Driver;
+  vm(): Promise<Vm>;
+  log: Logger;
+  signal: AbortSignal;
+  /** Milliseconds between two looks at the guest. */
+  pollMs: number;
+  /** Deadline of this step (ms since epoch), for waits that hand a timeout to the driver. */
+  deadline: number;
+  save(): Promise<void>;
+}
+
+/** A failure the migration reports as is (not a bug): the stage-1 result, a bad guest answer. */
+export class MigrationFailure extends Error {
+  readonly code: number | undefined;
+  constructor(message: string, code?: number) {
+    super(message);
+    this.name = "MigrationFailure";
+    this.code = code;
+  }
+}
+
+export interface StepDef {
+  name: string;
+  title: string;
+  /** Default timeout in seconds; a spec's "timeouts" overrides it by step name. */
+  timeoutS: number;
+  run(ctx: StepContext): Promise<void>;
+}
+
+const fx = (f: keyof typeof FIXUP_FILES) => `${DEFAULT_FIXUP_DIR}/${FIXUP_FILES[f]}`;
+
+async function pollGuest(ctx: StepContext, what: string, path: string): Promise<void> {
+  const vm = await ctx.vm();
+  await vm.guest.ready({ timeoutMs: Math.max(1000, ctx.deadline - Date.now()), signal: ctx.signal });
+  let n = 0;
+  for (;;) {
+    ctx.signal.throwIfAborted();
+    try {
+      if (await vm.guest.exists(path)) return;
+    } catch (e) {
+      // the agent may restart or drop a command: keep polling until the step's deadline
+      if (n++ % 10 === 0) ctx.log.warn(`polling for ${what}: ${(e as Error).message}`);
+    }
+    await sleep(ctx.pollMs, ctx.signal);
+  }
+}
+
+export const STEPS: readonly StepDef[] = [
+  {
+    name: "create-vm",
+    title: "create the VM from the blueprint, NICs disconnected, disks at scsi0:0.. and the fixup disk at scsi0:15",
+    timeoutS: 300,
+    async run(ctx) {
+      const vm = await ctx.driver.createVm(vmSpecOf(ctx.state.spec));
+      ctx.state.vm = vm.ref;
+      await ctx.save();
+      const d = await vm.describe();
+      ctx.log.info(`VM ${vm.ref.name} (${vm.ref.id}): ${d.disks.map((x) => `scsi0:${x.unit} ${x.path}`).join(", ")}; NICs ${d.nics.map((n) => `${n.mac} ${n.connected ? "connected" : "disconnected"}`).join(", ")}`);
+    },
+  },
+  {
+    name: "boot-from-fixup",
+    title: "boot from the fixup disk at scsi0:15",
+    timeoutS: 120,
+    async run(ctx) {
+      await (await ctx.vm()).setBootOrder([{ kind: "disk", unit: FIXUP_UNIT }]);
+    },
+  },
+  {
+    name: "power-on-fixup",
+    title: "power on into the fixup disk",
+    timeoutS: 300,
+    async run(ctx) {
+      await (await ctx.vm()).powerOn();
+    },
+  },
+  {
+    name: "wait-fixup-dir",
+    title: `wait for the agent's ${DEFAULT_FIXUP_DIR}`,
+    timeoutS: 900,
+    async run(ctx) {
+      await pollGuest(ctx, DEFAULT_FIXUP_DIR, DEFAULT_FIXUP_DIR);
+    },
+  },
+  {
+    name: "deliver-maps",
+    title: `write the three maps, then ${FIXUP_FILES.begin}`,
+    timeoutS: 300,
+    async run(ctx) {
+      const vm = await ctx.vm();
+      // BEGIN starts stage 1: never write it twice (a resumed manager finds it there)
+      if (await vm.guest.exists(fx("begin"))) {
+        ctx.log.info(`${fx("begin")} is already in the guest: the maps were delivered before a restart`);
+        return;
+      }
+      const maps = deriveMaps(ctx.state.spec);
+      await vm.guest.writeFile(fx("systemConfiguration"), JSON.stringify(maps.system, null, 2) + "\n");
+      await vm.guest.writeFile(fx("replicaDiskMap"), JSON.stringify(maps.disks, null, 2) + "\n");
+      await vm.guest.writeFile(fx("networkInterfaceMap"), JSON.stringify(maps.network, null, 2) + "\n");
+      await vm.guest.writeFile(fx("begin"), `${ctx.state.id} ${new Date().toISOString()}\n`);
+      ctx.log.info(`delivered ${FIXUP_FILES.systemConfiguration}, ${FIXUP_FILES.replicaDiskMap}, ${FIXUP_FILES.networkInterfaceMap} and ${FIXUP_FILES.begin}`);
+    },
+  },
+  {
+    name: "wait-end",
+    title: `wait for stage 1 to write ${FIXUP_FILES.end}`,
+    timeoutS: 3600,
+    async run(ctx) {
+      await pollGuest(ctx, FIXUP_FILES.end, fx("end"));
+    },
+  },
+  {
+    name: "collect-logs",
+    title: `copy ${FIXUP_FILES.log} and ${FIXUP_FILES.result} to the log directory`,
+    timeoutS: 300,
+    async run(ctx) {
+      const vm = await ctx.vm();
+      const dir = ctx.state.logDir;
+      mkdirSync(dir, { recursive: true });
+      const logTo = join(dir, collectedLogName(ctx.state.id, "log"));
+      const resTo = join(dir, collectedLogName(ctx.state.id, "result"));
+      try {
+        await writeAtomic(logTo, await vm.guest.readFile(fx("log")));
+      } catch (e) {
+        if (!(e instanceof GuestFileNotFoundError)) throw e;
+        ctx.log.warn(`${fx("log")} is missing in the guest`);
+      }
+      let raw: Buffer;
+      try {
+        raw = await vm.guest.readFile(fx("result"));
+      } catch (e) {
+        if (e instanceof GuestFileNotFoundError) throw new MigrationFailure(`stage 1 wrote ${FIXUP_FILES.end} but no ${FIXUP_FILES.result}`);
+        throw e;
+      }
+      await writeAtomic(resTo, raw);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(raw.toString("utf8"));
+      } catch (e) {
+        throw new MigrationFailure(`${FIXUP_FILES.result} is not valid JSON: ${(e as Error).message}`);
+      }
+      const r = Result.safeParse(parsed);
+      if (!r.success) throw new MigrationFailure(`${FIXUP_FILES.result} does not match the result schema: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+      ctx.state.stage1 = { status: r.data.status, code: r.data.code, message: r.data.message, ...(r.data.step ? { step: r.data.step } : {}) };
+      ctx.state.collected = { log: logTo, result: resTo };
+      ctx.log.info(`collected ${logTo} and ${resTo}: stage 1 ${r.data.status} (code ${r.data.code})`);
+    },
+  },
+  {
+    name: "check-result",
+    title: "stop here if stage 1 failed",
+    timeoutS: 30,
+    run(ctx) {
+      const s = ctx.state.stage1;
+      if (!s) return Promise.reject(new MigrationFailure("no stage-1 result was collected"));
+      if (s.status !== "succeeded") return Promise.reject(new MigrationFailure(`stage 1 failed (code ${s.code}${s.step ? `, step ${s.step}` : ""}): ${s.message}`, s.code));
+      return Promise.resolve();
+    },
+  },
+  {
+    name: "power-off-fixup",
+    title: "power off the fixup VM",
+    timeoutS: 300,
+    async run(ctx) {
+      await (await ctx.vm()).powerOff();
+    },
+  },
+  {
+    name: "boot-from-disk",
+    title: "boot from the replica boot disk",
+    timeoutS: 120,
+    async run(ctx) {
+      await (await ctx.vm()).setBootOrder([{ kind: "disk", unit: bootUnit(ctx.state.spec) }]);
+    },
+  },
+  {
+    name: "add-cdrom",
+    title: "add a CD-ROM",
+    timeoutS: 120,
+    async run(ctx) {
+      await (await ctx.vm()).addCdrom();
+    },
+  },
+  {
+    name: "power-on-stage2",
+    title: "power on into the guest (stage 2)",
+    timeoutS: 300,
+    async run(ctx) {
+      await (await ctx.vm()).powerOn();
+    },
+  },
+  {
+    name: "insert-tools",
+    title: "insert the tools ISO",
+    timeoutS: 300,
+    async run(ctx) {
+      await (await ctx.vm()).insertMedia(ctx.state.spec.toolsIso);
+    },
+  },
+  {
+    name: "wait-stage2",
+    title: "wait for the guest to power off at the end of stage 2",
+    timeoutS: 3600,
+    async run(ctx) {
+      await (await ctx.vm()).waitPoweredOff({ timeoutMs: Math.max(1000, ctx.deadline - Date.now()), signal: ctx.signal });
+    },
+  },
+  {
+    name: "connect-nics",
+    title: "connect the NICs",
+    timeoutS: 120,
+    async run(ctx) {
+      const vm = await ctx.vm();
+      for (let i = 0; i < ctx.state.spec.nics.length; i++) await vm.setNicConnected(i, true);
+    },
+  },
+];
+
+export const STEP_NAMES: readonly string[] = STEPS.map((s) => s.name);
