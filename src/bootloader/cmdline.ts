@@ -74,7 +74,13 @@ export function editCmdline(line: string, edit: CmdlineEdit, appendMissing = tru
     const mapped = edit.map?.(k, valueOf(w));
     out.push(mapped === undefined ? w : word(k, mapped));
   }
-  if (appendMissing) for (const [k, v] of Object.entries(edit.set ?? {})) if (!seen.has(k)) out.push(word(k, v));
+  const adding = appendMissing ? Object.entries(edit.set ?? {}).filter(([k]) => !seen.has(k)) : [];
+  // an unterminated quote would swallow every word appended after it: close it first
+  const tail = out.length - 1;
+  if (adding.length && tail >= 0 && (out[tail]!.split('"').length - 1) % 2 === 1) out[tail] += '"';
+  for (const [k, v] of adding) out.push(word(k, v));
+  // nothing changed: keep the line as written (its spacing) so no file is rewritten for nothing
+  if (out.length === words.length && out.every((w, i) => w === words[i])) return line;
   return out.join(" ");
 }
 
@@ -126,10 +132,26 @@ export async function planKernelArgs(view: GuestView, edit: CmdlineEdit, reason:
     const inDefault = new Set(dflt !== undefined ? splitCmdline(dflt).map(keyOf) : []);
     // a key already in _DEFAULT is edited there and not added to _LINUX a second time
     const setHere = Object.fromEntries(Object.entries(edit.set ?? {}).filter(([k]) => !inDefault.has(k) || splitCmdline(lin ?? "").some((w) => keyOf(w) === k)));
-    v.set("GRUB_CMDLINE_LINUX", editCmdline(lin ?? "", { ...edit, set: setHere }));
+    const nl = editCmdline(lin ?? "", { ...edit, set: setHere });
+    // an edit that only maps present keys must not add an empty GRUB_CMDLINE_LINUX=""
+    if (lin !== undefined || nl !== "") v.set("GRUB_CMDLINE_LINUX", nl);
     if (dflt !== undefined) v.set("GRUB_CMDLINE_LINUX_DEFAULT", editCmdline(dflt, edit, false));
     const t = v.toString();
     if (t !== def) changes.push({ action: "write", path: "/etc/default/grub", content: t, reason });
+  }
+  // drop-ins sourced after /etc/default/grub (Ubuntu cloud images set the command line there):
+  // present keys are edited in place, nothing is added, so a key lives in one file only
+  for (const n of (await view.readdir("/etc/default/grub.d")).filter((x) => x.endsWith(".cfg"))) {
+    const p = posix.join("/etc/default/grub.d", n);
+    const t = await view.readText(p);
+    if (t === undefined) continue;
+    const v = new ShellVars(t);
+    for (const key of ["GRUB_CMDLINE_LINUX", "GRUB_CMDLINE_LINUX_DEFAULT"]) {
+      const cur = v.get(key);
+      if (cur !== undefined) v.set(key, editCmdline(cur, edit, false));
+    }
+    const nt = v.toString();
+    if (nt !== t) changes.push({ action: "write", path: p, content: nt, reason: `${reason} (${p})` });
   }
   let usesKernelopts = false;
   for (const n of await view.readdir("/boot/loader/entries")) {

@@ -41,6 +41,8 @@ type BaseContext = Omit<FixupContext, "view">;
 function errorOf(step: FixupStep, e: unknown): FixupError {
   if (e instanceof FixupError) return e.step ? e : new FixupError(e.codeName, e.message, step.name);
   const msg = e instanceof Error ? e.message : String(e);
+  // a full disk is the guest's state, not the step's fault: say so, and what to free
+  if ((e as NodeJS.ErrnoException | undefined)?.code === "ENOSPC") return new FixupError("GUEST_NO_SPACE", `${step.title}: the guest ran out of disk space (${msg}); free space on / and /boot and run stage 1 again`, step.name);
   return new FixupError(step.fatal ? step.failCode : "APPLY_FAILED", `${step.title}: ${msg}`, step.name);
 }
 
@@ -100,7 +102,18 @@ export async function runSteps(guest: GuestRoot, steps: FixupStep[], base: BaseC
     }
   }
 
-  if (journal) await journal.begin(opts.version);
+  if (journal) {
+    try {
+      await journal.begin(opts.version);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EROFS" || code === "EACCES" || code === "EPERM" || code === "ENOSPC" || code === "EDQUOT") {
+        out.failure = new FixupError("GUEST_NO_SPACE", `the guest root is not writable (${code}: ${(e as Error).message}); mount it read-write with free space and run again`, "journal");
+        return out;
+      }
+      throw e;
+    }
+  }
   let applied = 0;
   for (const step of steps) {
     const t0 = Date.now();
@@ -203,6 +216,13 @@ async function ensureParent(guest: GuestRoot, journal: Journal, path: string): P
   journal.recordCreatedDirs(await guest.mkdirp(posix.dirname(path)));
 }
 
+/** The ancestors of dir (itself included) that do not exist yet, outermost first. */
+async function missingDirs(guest: GuestRoot, dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (let d = dir; d !== "/" && !(await guest.kind(d)); d = posix.dirname(d)) out.unshift(d);
+  return out;
+}
+
 /** Applies one change; returns false when the guest already has it (nothing done). */
 async function applyOne(guest: GuestRoot, journal: Journal, c: Change, base: BaseContext, exec: ExecRunner | undefined): Promise<boolean> {
   switch (c.action) {
@@ -242,9 +262,16 @@ async function applyOne(guest: GuestRoot, journal: Journal, c: Change, base: Bas
     }
     case "exec": {
       if (!exec) throw new FixupError("INTERNAL", `no command runner for ${showArgv(c.argv)}`);
-      for (const p of c.produces ?? []) await journal.saveOriginal((await guest.resolve(p, false)).guest);
+      for (const p of c.produces ?? []) {
+        const r = await guest.resolve(p, false);
+        // directories the command may create for its outputs go again on rollback (if empty)
+        journal.recordCreatedDirs(await missingDirs(guest, posix.dirname(r.guest)));
+        await journal.saveOriginal(r.guest);
+      }
       const r = await exec(c.argv, { timeoutMs: c.timeoutMs, env: c.env });
       if (r.exitCode !== 0) {
+        const noSpace = r.output.split("\n").find((l) => /No space left on device/i.test(l));
+        if (noSpace) throw new FixupError("GUEST_NO_SPACE", `${showArgv(c.argv)} ran out of disk space in the guest (${noSpace.trim()}); free space on /boot (remove an old kernel's files) or / and run stage 1 again`);
         const tail = r.output.trim().split("\n").slice(-5).join(" / ");
         throw new Error(`${showArgv(c.argv)} exited with ${r.timedOut ? "a timeout" : r.exitCode}${tail ? `: ${tail}` : ""}`);
       }

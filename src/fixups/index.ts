@@ -3,13 +3,33 @@
 // config is generated last, after every kernel command-line edit.
 import type { FixupStep } from "./types.ts";
 import { staleCaches } from "./stale-caches.ts";
+import { network } from "./network.ts";
+import { preflight } from "./preflight.ts";
+import { deviceRefs } from "./device-refs.ts";
+import { initrd } from "./initrd.ts";
+import { bootloader } from "./bootloader.ts";
+import { stage2State } from "./stage2-state.ts";
+import { singleUser } from "./single-user.ts";
+import { selinux } from "./selinux.ts";
+import { foreignTools } from "./foreign-tools.ts";
+import { sentinel } from "./sentinel.ts";
 
 export const ALL_STEPS: FixupStep[] = [
   // storage: device references
+  preflight,
   staleCaches,
+  deviceRefs,
   // network: names and configuration
+  network,
   // stage 2: state, single-user mode, sentinel, foreign tools
+  stage2State,
+  singleUser,
+  selinux,
+  foreignTools,
+  sentinel,
   // last: initramfs, then boot loader
+  initrd,
+  bootloader,
 ];
 
 export function selectSteps(only?: string[], skip?: string[]): FixupStep[] {

@@ -1,0 +1,163 @@
+// Reinstalling GRUB for the target VM and regenerating its configuration with the guest's own
+// tools. Runs last: every command-line edit is in /etc/default/grub and the BLS entries by
+// then, and the initramfs images exist.
+//  - BIOS: grub-install/grub2-install to the boot disk (scsi0:0 or the disk marked boot),
+//    only where the fixup VM really has that disk (never guessed from sdX order);
+//  - UEFI: the target VM's NVRAM has no boot entry for the guest, so the ESP gets the
+//    removable-media fallback EFI/BOOT/BOOTX64.EFI (shim when the guest boots through shim);
+//  - grub.cfg regenerated for the guest's firmware, with os-prober off (it would list the
+//    fixup disk and other guests' disks).
+import { posix } from "node:path";
+import { ShellVars } from "../formats/shell-vars.ts";
+import type { Change, StepPlan } from "../engine/changes.ts";
+import type { FixupContext } from "../fixups/types.ts";
+import { bootDisk } from "../guest/discover-names.ts";
+import type { GuestView } from "../guest/view.ts";
+
+const MKCONFIG_TIMEOUT_MS = 10 * 60_000;
+const NO_OS_PROBER = { GRUB_DISABLE_OS_PROBER: "true" };
+/** EFI vendor directories in order of preference, per os-release ID. */
+const EFI_VENDOR: Record<string, string[]> = {
+  rhel: ["redhat"],
+  centos: ["centos", "redhat"],
+  rocky: ["rocky", "redhat"],
+  almalinux: ["almalinux", "redhat"],
+  ol: ["redhat", "ol"],
+  fedora: ["fedora"],
+  debian: ["debian"],
+  ubuntu: ["ubuntu"],
+  sles: ["sles", "opensuse"],
+  "opensuse-leap": ["opensuse"],
+};
+
+/** A check run after grub-mkconfig for UEFI guests: linux16/initrd16 only work under BIOS. */
+export const NO_LINUX16_CHECK = `if grep -Eq '^[[:space:]]*(linux16|initrd16)[[:space:]]' "$1"; then echo "$1 uses linux16/initrd16, which UEFI firmware cannot boot" >&2; exit 1; fi`;
+
+async function firstFile(view: GuestView, paths: string[]): Promise<string | undefined> {
+  for (const p of paths) if ((await view.kind(p)) === "file") return p;
+  return undefined;
+}
+
+/** The grub.cfg files grub-mkconfig writes (not the stubs on the ESP that load /boot's). */
+async function mkconfigOutputs(ctx: FixupContext): Promise<string[]> {
+  const out: string[] = [];
+  for (const c of ctx.info.bootloader.configs) {
+    const t = (await ctx.view.readText(c)) ?? "";
+    if (/^### BEGIN \/etc\/grub\.d\//m.test(t) || /^\s*(linux|linux16|linuxefi)\s/m.test(t)) out.push(c);
+  }
+  if (out.length) return out;
+  const mk = posix.basename(ctx.info.bootloader.mkconfig ?? "grub-mkconfig");
+  return [mk.startsWith("grub2") ? "/boot/grub2/grub.cfg" : "/boot/grub/grub.cfg"];
+}
+
+async function espDir(ctx: FixupContext): Promise<string | undefined> {
+  const mp = ctx.info.fstab.find((e) => e.file === "/boot/efi" || e.file === "/efi")?.file ?? "/boot/efi";
+  const d = `${mp}/EFI`;
+  return (await ctx.view.kind(d)) === "dir" ? d : undefined;
+}
+
+async function planEfiFallback(ctx: FixupContext, changes: Change[], warnings: string[]): Promise<void> {
+  const efi = await espDir(ctx);
+  if (!efi) {
+    warnings.push("UEFI guest without an EFI system partition mounted at /boot/efi: EFI/BOOT/BOOTX64.EFI not checked");
+    return;
+  }
+  const vendors = (await ctx.view.readdir(efi)).filter((n) => n.toUpperCase() !== "BOOT");
+  const pref = EFI_VENDOR[ctx.info.os.id] ?? [];
+  vendors.sort((a, b) => {
+    const ia = pref.indexOf(a.toLowerCase()), ib = pref.indexOf(b.toLowerCase());
+    return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib);
+  });
+  const fallback = `${efi}/BOOT/BOOTX64.EFI`;
+  for (const v of vendors) {
+    const dir = `${efi}/${v}`;
+    const shim = await firstFile(ctx.view, [`${dir}/shimx64.efi`, `${dir}/shim.efi`]);
+    const grub = await firstFile(ctx.view, [`${dir}/grubx64.efi`]);
+    if (!shim && !grub) continue;
+    if (shim) {
+      changes.push({ action: "write", path: fallback, content: (await ctx.view.readBytes(shim))!, reason: `UEFI fallback boot path: the guest boots through shim (${shim}); the target's NVRAM has no boot entry` });
+      if (grub) changes.push({ action: "write", path: `${efi}/BOOT/grubx64.efi`, content: (await ctx.view.readBytes(grub))!, reason: "shim in EFI/BOOT loads grubx64.efi from its own directory" });
+      const mm = await firstFile(ctx.view, [`${dir}/mmx64.efi`]);
+      if (mm) changes.push({ action: "write", path: `${efi}/BOOT/mmx64.efi`, content: (await ctx.view.readBytes(mm))!, reason: "shim's MOK manager beside it" });
+    } else {
+      changes.push({ action: "write", path: fallback, content: (await ctx.view.readBytes(grub!))!, reason: `UEFI fallback boot path: a copy of ${grub}; the target's NVRAM has no boot entry` });
+    }
+    return;
+  }
+  const install = ctx.info.bootloader.install;
+  if (install) {
+    changes.push({ action: "exec", argv: [posix.basename(install), "--target=x86_64-efi", `--efi-directory=${posix.dirname(efi)}`, "--removable", "--no-nvram"], produces: [fallback], timeoutMs: MKCONFIG_TIMEOUT_MS, reason: "no GRUB EFI binary on the ESP: install GRUB at the removable-media path" });
+  } else {
+    warnings.push(`no shimx64.efi or grubx64.efi under ${efi} and no grub-install: the target may not find a boot loader`);
+  }
+}
+
+function planBiosInstall(ctx: FixupContext, changes: Change[], warnings: string[], grubDir: string | undefined): void {
+  const install = ctx.info.bootloader.install;
+  const boot = bootDisk(ctx.inputs.disks);
+  const dev = ctx.devices.find((d) => d.source === boot.source.device && d.target && d.from === "blkid");
+  if (!install) {
+    warnings.push("no grub-install/grub2-install in the guest: the boot code in the MBR stays as replicated");
+    return;
+  }
+  if (!grubDir) {
+    warnings.push("the guest has no GRUB for BIOS (no /boot/grub*/i386-pc, no grub-pc platform files): its boot code is left as replicated");
+    return;
+  }
+  if (!dev?.target) {
+    warnings.push(`the boot disk ${boot.source.device} (scsi0:${boot.target.unit}) is not attached as a block device here (plan, or --root without the disks): grub-install skipped, the MBR stays as replicated`);
+    return;
+  }
+  changes.push({
+    action: "exec",
+    argv: [posix.basename(install), "--target=i386-pc", dev.target],
+    produces: [`${grubDir}/i386-pc/core.img`, `${grubDir}/i386-pc/boot.img`],
+    timeoutMs: MKCONFIG_TIMEOUT_MS,
+    reason: `reinstall GRUB's BIOS boot code on the boot disk at scsi0:${boot.target.unit} (${dev.target} here)`,
+  });
+}
+
+export async function planBootloader(ctx: FixupContext): Promise<StepPlan> {
+  const { info } = ctx;
+  const bl = info.bootloader;
+  const changes: Change[] = [];
+  const warnings: string[] = [];
+  if (bl.kind === "none") return { changes, warnings: ["no GRUB configuration found in the guest; its boot loader is left as it is"], skipped: "no GRUB found" };
+  if (bl.kind === "grub-legacy") {
+    // the kernel lines were edited in place by device-refs; GRUB legacy has no generator
+    return { changes, warnings: [`GRUB legacy (${bl.configs.join(", ")}): configuration edited in place, boot code left as replicated`] };
+  }
+  const target = ctx.inputs.system.target.firmware;
+  if (target !== info.firmware) warnings.push(`the guest is installed for ${info.firmware} but the target VM boots ${target}; the boot loader is configured for ${info.firmware}`);
+  const firmware = info.firmware;
+  if (firmware === "uefi") await planEfiFallback(ctx, changes, warnings);
+  else {
+    // where GRUB's BIOS modules are (or would go): installed before, or the platform files
+    // of grub-pc/grub2-pc are in the guest
+    let grubDir: string | undefined;
+    for (const d of ["/boot/grub2", "/boot/grub"]) if ((await ctx.view.kind(`${d}/i386-pc`)) === "dir") { grubDir = d; break; }
+    if (!grubDir) {
+      const twoish = posix.basename(bl.install ?? bl.mkconfig ?? "").startsWith("grub2");
+      for (const lib of ["/usr/lib/grub/i386-pc", "/usr/share/grub2/i386-pc", "/usr/lib/grub2/i386-pc"]) if ((await ctx.view.kind(lib)) === "dir") grubDir = twoish ? "/boot/grub2" : "/boot/grub";
+    }
+    planBiosInstall(ctx, changes, warnings, grubDir);
+  }
+
+  const def = await ctx.view.readText("/etc/default/grub");
+  if (def !== undefined && new ShellVars(def).get("GRUB_DISABLE_OS_PROBER") === "false") warnings.push("/etc/default/grub enables os-prober; the regenerated grub.cfg may list other systems seen by the fixup VM");
+  if (!bl.mkconfig) {
+    warnings.push("no grub-mkconfig/grub2-mkconfig in the guest: grub.cfg was edited in place instead of regenerated");
+    return { changes, warnings };
+  }
+  const mk = posix.basename(bl.mkconfig);
+  // grub2-mkconfig on RHEL 8/9 may also rewrite grubenv's kernelopts and the BLS entries'
+  // options from /etc/default/grub: they are backed up with it
+  const grubenvs: string[] = [];
+  // on RHEL 8 UEFI /boot/grub2/grubenv is a link to the ESP's: back up the file itself
+  for (const p of ["/boot/grub2/grubenv", "/boot/grub/grubenv", ...bl.efiDirs.map((d) => `${d}/grubenv`)]) if ((await ctx.view.kind(p)) === "file") grubenvs.push(p);
+  for (const out of await mkconfigOutputs(ctx)) {
+    changes.push({ action: "exec", argv: [mk, "-o", out], env: NO_OS_PROBER, produces: [out, ...grubenvs, ...bl.blsEntries], timeoutMs: MKCONFIG_TIMEOUT_MS, reason: `regenerate ${out} for ${firmware} with the guest's own ${mk}` });
+    if (firmware === "uefi") changes.push({ action: "exec", argv: ["/bin/sh", "-c", NO_LINUX16_CHECK, "sh", out], reason: `check ${out} has no linux16 entries (UEFI cannot boot them)` });
+  }
+  return { changes, warnings };
+}

@@ -1,0 +1,159 @@
+// Rebuilding the initramfs of every installed kernel with the target drivers forced in, with
+// the guest's own tool. The build runs in a chroot on the fixup VM, so nothing may be left to
+// host-only detection: it would look at the fixup VM's hardware and command line, not the
+// target's (initramfs-tools MODULES=dep, dracut --hostonly). Each image is declared as what
+// the command produces, so the engine keeps the previous image and puts it back on failure.
+import { ShellVars } from "../formats/shell-vars.ts";
+import type { Change, StepPlan } from "../engine/changes.ts";
+import type { FixupContext } from "../fixups/types.ts";
+import type { KernelInfo } from "../guest/inspect.ts";
+import { FixupError } from "../protocol/codes.ts";
+import { CONTROLLER_DRIVER, NIC_DRIVER, driversForKernel, normModule, requiredModules, rootStackOf, type KernelDrivers } from "./drivers.ts";
+
+/** A rebuild of a generic initramfs can take minutes on a slow disk; a hung one must not block forever. */
+const BUILD_TIMEOUT_MS = 20 * 60_000;
+export const DRACUT_CONF = "/etc/dracut.conf.d/50-osam-vmware.conf";
+export const ITOOLS_MODULES = "/etc/initramfs-tools/modules";
+
+export function imagePathFor(ctx: FixupContext, k: KernelInfo): string {
+  if (k.initrd) return k.initrd;
+  switch (ctx.info.initrdTool) {
+    case "initramfs-tools":
+      return `/boot/initrd.img-${k.version}`;
+    case "mkinitrd":
+      return ctx.info.os.family === "suse" ? `/boot/initrd-${k.version}` : `/boot/initrd-${k.version}.img`;
+    default:
+      if (ctx.info.os.family === "debian") return `/boot/initrd.img-${k.version}`;
+      if (ctx.info.os.family === "suse") return `/boot/initrd-${k.version}`;
+      return `/boot/initramfs-${k.version}.img`;
+  }
+}
+
+export const ITOOLS_TEMP_CONF = "/etc/initramfs-tools/conf.d/zz-osam-fixup-build";
+const ITOOLS_TEMP_TEXT = "# Written by osam-fixup for one rebuild in the fixup VM, removed right after it.\nMODULES=most\n";
+
+/** MODULES= as mkinitramfs sees it: initramfs.conf, then conf.d/* in name order. */
+async function effectiveModulesSetting(ctx: FixupContext): Promise<string | undefined> {
+  let m = new ShellVars((await ctx.view.readText("/etc/initramfs-tools/initramfs.conf")) ?? "").get("MODULES");
+  for (const n of await ctx.view.readdir("/etc/initramfs-tools/conf.d")) {
+    const v = new ShellVars((await ctx.view.readText(`/etc/initramfs-tools/conf.d/${n}`)) ?? "").get("MODULES");
+    if (v !== undefined) m = v;
+  }
+  return m;
+}
+
+/** /etc/initramfs-tools/modules with the missing modules appended under one comment. */
+export function addToModulesFile(text: string | undefined, modules: string[]): string {
+  const t = text ?? "";
+  const have = new Set(
+    t
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith("#"))
+      .map((l) => normModule(l.split(/\s+/)[0]!)),
+  );
+  const add = modules.filter((m) => !have.has(normModule(m)));
+  if (!add.length) return t;
+  const body = t === "" || t.endsWith("\n") ? t : t + "\n";
+  return `${body}# osam-fixup: drivers of the VMware target hardware (disks, NICs) and of the root filesystem\n${add.join("\n")}\n`;
+}
+
+function dracutConf(modules: string[]): string {
+  return [
+    "# Written by osam-fixup: the drivers of the VMware target hardware (PVSCSI/LSI disks,",
+    "# vmxnet3/e1000e NICs) and of the root filesystem, kept in every initramfs dracut builds.",
+    `add_drivers+=" ${modules.join(" ")} "`,
+    "",
+  ].join("\n");
+}
+
+export async function planInitrd(ctx: FixupContext): Promise<StepPlan> {
+  const { info, view } = ctx;
+  const tool = info.initrdTool;
+  if (tool === "none") throw new FixupError("INITRD_TOOL_MISSING", "the guest has no dracut, update-initramfs or mkinitrd, so its initramfs cannot get the VMware disk drivers");
+  if (!info.kernels.length) throw new FixupError("INITRD_FAILED", "no installed kernel found (no /lib/modules/<version> with a /boot/vmlinuz-<version>)");
+  const wanted = requiredModules(rootStackOf(info, ctx.devices));
+  const controller = CONTROLLER_DRIVER[ctx.inputs.system.target.scsiController];
+  const nic = NIC_DRIVER[ctx.inputs.system.target.nicModel];
+  const warnings: string[] = [];
+  const per = new Map<string, KernelDrivers>();
+  for (const k of info.kernels) per.set(k.version, await driversForKernel(view, k.version, wanted));
+  const bootable = info.kernels.filter((k) => per.get(k.version)!.present.includes(controller));
+  if (!bootable.length) {
+    throw new FixupError("INITRD_FAILED", `no installed kernel has the ${controller} driver of the target's ${ctx.inputs.system.target.scsiController} controller (kernels: ${info.kernels.map((k) => k.version).join(", ")}); choose another controller in system-configuration target.scsiController`);
+  }
+  for (const k of info.kernels) {
+    const d = per.get(k.version)!;
+    if (!d.checked) warnings.push(`kernel ${k.version}: no modules.dep, so the driver list was not checked against it`);
+    if (!d.present.includes(controller)) warnings.push(`kernel ${k.version} has no ${controller} driver and will not find its disks on the target; boot ${bootable.at(-1)!.version} instead`);
+    else if (!d.present.includes(nic)) warnings.push(`kernel ${k.version} has no ${nic} driver: no network on the target's ${nic} NICs with this kernel`);
+  }
+  // a module written into the guest's own config must exist for every kernel, or the
+  // guest's next rebuild (a kernel update) fails on it
+  const inAll = wanted.filter((m) => info.kernels.every((k) => per.get(k.version)!.present.includes(m)));
+  const inAny = wanted.filter((m) => info.kernels.some((k) => per.get(k.version)!.present.includes(m)));
+
+  const changes: Change[] = [];
+  const reasonFor = (k: KernelInfo) => `rebuild the initramfs of ${k.version} with the VMware target drivers`;
+  switch (tool) {
+    case "dracut": {
+      changes.push({ action: "write", path: DRACUT_CONF, content: dracutConf(inAll), mode: 0o644, reason: "keep the VMware target drivers in future dracut builds" });
+      for (const k of info.kernels) {
+        const img = imagePathFor(ctx, k);
+        // --no-hostonly: host-only mode would probe the fixup VM's devices and bake its
+        // kernel command line into the image
+        changes.push({ action: "exec", argv: ["dracut", "--force", "--no-hostonly", "--add-drivers", per.get(k.version)!.present.join(" "), img, k.version], produces: [img], timeoutMs: BUILD_TIMEOUT_MS, reason: reasonFor(k) });
+      }
+      break;
+    }
+    case "initramfs-tools": {
+      const cur = await view.readText(ITOOLS_MODULES);
+      const next = addToModulesFile(cur, inAny);
+      if (next !== cur) changes.push({ action: "write", path: ITOOLS_MODULES, content: next, reason: "list the VMware target drivers explicitly (MODULES=dep in a chroot sees the fixup VM's hardware)" });
+      // MODULES=dep in a chroot picks the fixup VM's root device and drivers (and fails
+      // outright where / is not a block device): build this once with MODULES=most through a
+      // conf.d file that is removed right after, so the guest keeps its own setting
+      const dep = (await effectiveModulesSetting(ctx)) === "dep";
+      if (dep) changes.push({ action: "write", path: ITOOLS_TEMP_CONF, content: ITOOLS_TEMP_TEXT, reason: "build with MODULES=most this once: MODULES=dep in the fixup VM would size the image for the fixup VM's hardware" });
+      const conf = new ShellVars((await view.readText("/etc/initramfs-tools/update-initramfs.conf")) ?? "");
+      if (conf.get("update_initramfs") === "no") warnings.push("update-initramfs.conf says update_initramfs=no; the images are rebuilt anyway (-c)");
+      for (const k of info.kernels) {
+        const img = imagePathFor(ctx, k);
+        const exists = await view.exists(img);
+        // -t: take over an image update-initramfs did not make itself (no sha1 state for it)
+        const argv = exists && conf.get("update_initramfs") !== "no" ? ["update-initramfs", "-u", "-t", "-k", k.version] : ["update-initramfs", "-c", "-t", "-k", k.version];
+        changes.push({ action: "exec", argv, produces: [img], timeoutMs: BUILD_TIMEOUT_MS, reason: reasonFor(k) });
+      }
+      if (dep) changes.push({ action: "remove", path: ITOOLS_TEMP_CONF, reason: "the guest keeps its own MODULES=dep for later rebuilds on the target" });
+      break;
+    }
+    case "mkinitrd": {
+      if (info.os.family === "suse") {
+        const p = "/etc/sysconfig/kernel";
+        const t = await view.readText(p);
+        if (t !== undefined) {
+          const v = new ShellVars(t);
+          const cur = (v.get("INITRD_MODULES") ?? "").split(/\s+/).filter(Boolean);
+          const add = inAll.filter((m) => !cur.map(normModule).includes(normModule(m)));
+          if (add.length) {
+            v.set("INITRD_MODULES", [...cur, ...add].join(" "));
+            changes.push({ action: "write", path: p, content: v.toString(), reason: "keep the VMware target drivers in future mkinitrd builds" });
+          }
+        }
+        for (const k of info.kernels) {
+          const img = imagePathFor(ctx, k);
+          const kernel = k.image ?? `/boot/vmlinuz-${k.version}`;
+          changes.push({ action: "exec", argv: ["mkinitrd", "-k", kernel, "-i", img, "-m", per.get(k.version)!.present.join(" ")], produces: [img], timeoutMs: BUILD_TIMEOUT_MS, reason: reasonFor(k) });
+        }
+      } else {
+        // RHEL 5 mkinitrd: --with=MODULE per driver, image then version
+        for (const k of info.kernels) {
+          const img = imagePathFor(ctx, k);
+          changes.push({ action: "exec", argv: ["mkinitrd", "-f", ...per.get(k.version)!.present.map((m) => `--with=${m}`), img, k.version], produces: [img], timeoutMs: BUILD_TIMEOUT_MS, reason: reasonFor(k) });
+        }
+      }
+      break;
+    }
+  }
+  return { changes, warnings };
+}

@@ -1,0 +1,64 @@
+// Agent mode end to end on a real block device: the deb12-itools tree on a partitioned loop
+// disk (as the replica disk would be in the fixup VM), found and mounted by openGuest, fixed
+// by the storage steps with the guest's own update-initramfs, grub-install and grub-mkconfig,
+// and unmounted again. update-grub writes kernel entries here because the root is /dev/loopNp1
+// (10_linux only skips whole loop devices).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { execa } from "execa";
+import { ensureRootfs } from "../../helpers/images.ts";
+import { openGuest } from "../../../src/guest/mount.ts";
+import { runStage1 } from "../../../src/agent/stage1.ts";
+import { Logger } from "../../../src/util/log.ts";
+import { STORAGE_STEPS, assertRoot, initrdFiles, inputsFor } from "./helpers.ts";
+import { LoopDisk, mountsUnder, scratch } from "./loop.ts";
+
+test("deb12-itools on a loop disk: openGuest mounts it; fstab, grub.cfg by UUID; initramfs has vmw_pvscsi; close unmounts all", { timeout: 60 * 60_000 }, async () => {
+  assertRoot();
+  const rootfs = await ensureRootfs("deb12-itools");
+  const dir = scratch("agent-disk-");
+  const disk = await LoopDisk.create(join(dir, "disk.raw"), "3G", [{ size: "", type: "83", bootable: true }]);
+  try {
+    const t0 = Date.now();
+    await execa("mkfs.ext4", ["-q", "-F", "-d", rootfs, disk.part(1)]);
+    process.stderr.write(`agent-disk: mkfs.ext4 -d of the tree took ${Date.now() - t0} ms\n`);
+    const uuid = (await execa("blkid", ["-p", "-s", "UUID", "-o", "value", disk.part(1)])).stdout.trim();
+    const inputs = inputsFor({ disks: [{ source: "/dev/vda", unit: 0, device: disk.device, boot: true }] });
+    const log = new Logger({ keep: true });
+    const mountBase = join(dir, "mnt");
+    const t1 = Date.now();
+    const g = await openGuest(inputs, log, { mountBase });
+    let closed = false;
+    try {
+      assert.ok(g.devices.some((d) => d.source === "/dev/vda1" && d.target === disk.part(1) && d.uuid === uuid), `devices: ${JSON.stringify(g.devices)}`);
+      const { result } = await runStage1({ root: g.root, inputs, mode: "apply", log, devices: g.devices, only: STORAGE_STEPS });
+      process.stderr.write(`agent-disk: open + storage steps took ${Date.now() - t1} ms\n`);
+      assert.equal(result.status, "succeeded", `${result.message}\n${log.lines.filter((l) => !l.startsWith("    |")).slice(-40).join("\n")}`);
+      const fstab = readFileSync(join(g.root, "etc/fstab"), "utf8");
+      assert.match(fstab, new RegExp(`^UUID=${uuid}\\s+/\\s`, "m"));
+      const cfg = readFileSync(join(g.root, "boot/grub/grub.cfg"), "utf8");
+      assert.match(cfg, /^\s*linux\s+\/boot\/vmlinuz-/m, "grub.cfg has no kernel entry");
+      assert.match(cfg, new RegExp(`root=UUID=${uuid}`), "grub.cfg does not boot root by UUID");
+      assert.doesNotMatch(cfg, /root=\/dev\//, "grub.cfg still names a device");
+      const bl = result.steps.find((s) => s.name === "bootloader")!;
+      assert.ok(bl.changes.some((c) => c.argv?.[0] === "grub-install" && c.argv.includes(disk.device)), `grub-install to ${disk.device} not run: ${JSON.stringify(bl)}`);
+      const kver = result.steps.find((s) => s.name === "initrd")!.changes.find((c) => c.action === "exec")!.argv!.at(-1)!;
+      const files = await initrdFiles(g.root, `/boot/initrd.img-${kver}`);
+      assert.match(files, /vmw_pvscsi\.ko/);
+      assert.match(files, /vmxnet3\.ko/);
+      await g.close();
+      closed = true;
+      assert.deepEqual(mountsUnder(mountBase), [], "close() left mounts behind");
+      // the boot sector now carries GRUB
+      const mbr = readFileSync(disk.device).subarray(0, 512);
+      assert.ok(mbr.includes(Buffer.from("GRUB")), "no GRUB boot code in the MBR");
+    } finally {
+      if (!closed) await g.close();
+    }
+  } finally {
+    await disk.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
