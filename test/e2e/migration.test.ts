@@ -1,0 +1,71 @@
+// End-to-end: each selected test image, built as on KVM, is migrated by the real binary on the
+// real fixup disk onto emulated VMware hardware (PVSCSI + vmxnet3), then must boot with its
+// root on the PVSCSI disk, its NICs named eth0.. by MAC with the source's addresses, its
+// default target restored and the sentinel gone. Each check is its own subtest, so a failure
+// names exactly what broke; the run directory (printed) keeps every serial log and the files
+// the agent returned.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { runE2eMigration, tail, type E2eRun } from "./lib/migration.ts";
+import { selectedVariants } from "./variants.ts";
+
+const MIN = 60_000;
+
+function serialTail(run: E2eRun, which: string): string {
+  const p = run.logs[`${which} serial`];
+  if (!p) return `(no ${which} serial log)`;
+  return `${p}:\n${tail(readFileSync(p, "utf8"), 30)}`;
+}
+
+for (const variant of selectedVariants()) {
+  test(`e2e migration of ${variant}`, { timeout: 120 * MIN }, async (t) => {
+    const run = await runE2eMigration(variant);
+    const at = `(run directory ${run.runDir})`;
+    const m = run.marker;
+    const noMarker = () => `the migrated guest printed no E2E-MARKER ${at}; ${serialTail(run, "marker")}`;
+
+    await t.test("the migration flow completed", () => {
+      assert.equal(run.flowError, undefined, `${run.flowError ?? ""} ${at}`);
+    });
+    await t.test("result.json says succeeded", () => {
+      assert.ok(run.result, `no valid result.json came back ${at}; raw: ${run.resultRaw?.slice(0, 400) ?? "(none)"}`);
+      assert.equal(run.result.status, "succeeded", `code ${run.result.code} at step ${run.result.step ?? "?"}: ${run.result.message} ${at}; fixup.log: ${run.logs["fixup.log"] ?? "(none)"}`);
+    });
+    await t.test("stage 2 ran and powered the guest off", () => {
+      assert.equal(run.stage2, "ran", `${run.stage2} ${at}; ${serialTail(run, "stage2")}`);
+    });
+    await t.test("the migrated guest boots to multi-user and prints its marker", () => {
+      assert.ok(m, noMarker());
+    });
+    await t.test("root is mounted from the disk at scsi0:0 on the target controller", () => {
+      assert.ok(m, noMarker());
+      assert.equal(m.rootDriver, run.expectRootDriver, `root ${m.root} (${m.rootBlock}) hangs off ${m.rootDriver || "no PCI driver"} ${at}`);
+      if (run.expectRootDriver === "vmw_pvscsi") assert.match(m.rootHctl, /^\d+:0:0:0$/, `root disk SCSI address ${m.rootHctl} is not target 0 lun 0 ${at}`);
+      assert.doesNotMatch(m.root, /^\/dev\/vd/, `root still named ${m.root} ${at}`);
+    });
+    await t.test("the interfaces are exactly eth0.. with the mapped MACs, on vmxnet3", () => {
+      assert.ok(m, noMarker());
+      const want = run.maps.networkInterfaceMap.interfaces.map((n) => ({ name: n.targetName, mac: n.targetMac, driver: "vmxnet3" }));
+      const got = [...m.links].sort((a, b) => a.name.localeCompare(b.name));
+      assert.deepEqual(got, want, `${at}`);
+    });
+    await t.test("each interface has the source's static address", () => {
+      assert.ok(m, noMarker());
+      const want: Record<string, string[]> = {};
+      run.image.meta.nics.forEach((n, i) => {
+        want[`eth${i}`] = [n.ipv4];
+      });
+      assert.deepEqual(m.ipv4, want, `${at}`);
+    });
+    await t.test("the default target is restored", () => {
+      assert.ok(m, noMarker());
+      assert.equal(m.defaultTarget, run.expectDefaultTarget, `${at}`);
+    });
+    await t.test("the sentinel is gone", () => {
+      assert.ok(m, noMarker());
+      assert.deepEqual(m.osamFiles, [], `${at}`);
+    });
+    t.diagnostic(`timings (s): ${JSON.stringify(run.timings)}; run directory ${run.runDir}`);
+  });
+}
