@@ -13,6 +13,7 @@ import { parseInput, type Inputs } from "../../../src/protocol/inputs.ts";
 import { NetworkInterfaceMap, ReplicaDiskMap, SystemConfiguration } from "../../../src/protocol/schemas.ts";
 import { Logger } from "../../../src/util/log.ts";
 import { bindChrootDirs } from "../../../src/guest/binds.ts";
+import { slowOnly } from "../../helpers/slow.ts";
 
 const TIMEOUT = 40 * 60_000;
 
@@ -122,7 +123,7 @@ async function initramfsListing(root: string, build: string[], list: string[]): 
   }
 }
 
-test("deb12-itools: the initramfs update-initramfs builds carries the NIC pins", { timeout: TIMEOUT }, async () => {
+test("deb12-itools: the initramfs update-initramfs builds carries the NIC pins", { timeout: TIMEOUT, ...slowOnly("the e2e boots show the names are pinned from the initramfs on") }, async () => {
   const meta = await imageMeta("deb12-itools");
   await withOverlay(await ensureRootfs("deb12-itools"), async (root) => {
     await applyNetwork(root, inputsFor(meta.nics));
@@ -133,7 +134,7 @@ test("deb12-itools: the initramfs update-initramfs builds carries the NIC pins",
   });
 });
 
-test("deb12-dracut-lvm: a dracut initramfs built without host-only carries the NIC pins", { timeout: TIMEOUT }, async () => {
+test("deb12-dracut-lvm: a dracut initramfs built without host-only carries the NIC pins", { timeout: TIMEOUT, ...slowOnly("the e2e boot of deb12-dracut-lvm shows the names are pinned from the initramfs on") }, async () => {
   const meta = await imageMeta("deb12-dracut-lvm");
   await withOverlay(await ensureRootfs("deb12-dracut-lvm"), async (root) => {
     await applyNetwork(root, inputsFor(meta.nics.length ? meta.nics : [{ name: "ens3", mac: "52:54:00:12:34:56" }]));

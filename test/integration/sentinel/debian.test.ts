@@ -16,6 +16,7 @@ import { loadCaseInputs } from "../../helpers/golden.ts";
 import { diffPrints } from "../../helpers/tree.ts";
 import { SENTINEL_SCRIPT } from "../../../src/protocol/files.ts";
 import { present, toolsIso, CHECKPOINTS, GUEST_BUSYBOX, addBusybox, sentinelLog, assertStage2Done, endState, needRoot, noDaemons, runSentinel, stage1, withChrootBinds } from "./harness.ts";
+import { slowOnly } from "../../helpers/slow.ts";
 
 const VARIANT: Variant = "deb12-itools";
 const g = (root: string, p: string) => join(root, p.replace(/^\//, ""));
@@ -178,7 +179,7 @@ for (const variant of ["deb11-itools", "deb13-itools"] as const) {
   });
 }
 
-test("power cut at every checkpoint (dash, systemd layout): the rerun reaches the same end as an uninterrupted run", async () => {
+test("power cut at every checkpoint (dash, systemd layout): the rerun reaches the same end as an uninterrupted run", slowOnly("the busybox-guest sweep covers every checkpoint in CI"), async () => {
   needRoot("the sentinel in a Debian chroot");
   const rootfs = await ensureRootfs(VARIANT);
   const want = await withOverlay(rootfs, async (root) => {

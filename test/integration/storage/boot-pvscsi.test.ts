@@ -13,10 +13,11 @@ import { runStage1 } from "../../../src/agent/stage1.ts";
 import { Logger } from "../../../src/util/log.ts";
 import { STORAGE_STEPS, assertRoot, inputsFor } from "./helpers.ts";
 import { scratch } from "./loop.ts";
+import { slowOnly } from "../../helpers/slow.ts";
 
 const BOOT_TIMEOUT_MS = 15 * 60_000;
 
-test("deb12-itools fixed by the storage steps boots from PVSCSI with root=UUID (QEMU, TCG)", { timeout: 45 * 60_000 }, async () => {
+test("deb12-itools fixed by the storage steps boots from PVSCSI with root=UUID (QEMU, TCG)", { timeout: 45 * 60_000, ...slowOnly("the e2e migration of deb12-itools boots it too") }, async () => {
   assertRoot();
   const img = await ensureDisk("deb12-itools");
   const dir = scratch("boot-pvscsi-");

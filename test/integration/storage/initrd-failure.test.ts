@@ -19,7 +19,7 @@ test("deb12-itools: update-initramfs failing in the chroot leaves image and conf
   await withOverlay(rootfs, async (root) => {
     // the wrapper comes first in the chroot's PATH (/usr/local/sbin)
     mkdirSync(join(root, "usr/local/sbin"), { recursive: true });
-    writeFileSync(join(root, "usr/local/sbin/update-initramfs"), "#!/bin/sh\n# half-written image, then the failure\nfor f in /boot/initrd.img-*; do echo partial > \"$f\"; done\necho 'E: simulated failure: no space left on device' >&2\nexit 1\n");
+    writeFileSync(join(root, "usr/local/sbin/update-initramfs"), "#!/bin/sh\n# half-written image, then the failure\nfor f in /boot/initrd.img-*; do echo partial > \"$f\"; done\necho 'E: simulated failure: cpio: write error' >&2\nexit 1\n");
     chmodSync(join(root, "usr/local/sbin/update-initramfs"), 0o755);
     const skip = (r: string) => r.startsWith("dev/") || r.startsWith("proc/") || r.startsWith("sys/") || r.startsWith("run/") || r.startsWith("tmp/") || r.startsWith("var/");
     const before = await fingerprint(root, skip);
