@@ -12,12 +12,12 @@ import { join } from "node:path";
 import { cpus } from "node:os";
 import { runE2eMigration, type E2eRun } from "../test/e2e/lib/migration.ts";
 import { REPO } from "../test/e2e/lib/paths.ts";
-import { selectedVariants } from "../test/e2e/variants.ts";
+import { CI_VARIANTS, selectedVariants } from "../test/e2e/variants.ts";
 
 // --from-runs DIR...: tabulate finished runs (their e2e-run.json) instead of migrating again
 const args = process.argv.slice(2);
 const fromRuns = args[0] === "--from-runs" ? args.slice(1) : undefined;
-const variants = fromRuns ? [] : selectedVariants(args.length ? args.join(",") : process.env.OSAM_E2E_VARIANTS);
+const variants = fromRuns ? [] : args.length || process.env.OSAM_E2E_VARIANTS ? selectedVariants(args.length ? args.join(",") : process.env.OSAM_E2E_VARIANTS) : (["deb12-itools", ...CI_VARIANTS] as const);
 
 function f(n: number | undefined): string {
   return n === undefined ? "-" : n.toFixed(1);

@@ -164,7 +164,7 @@ async function overlayOf(src: string, dst: string): Promise<void> {
   await execa("qemu-img", ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", src, dst]);
 }
 
-function vmSpec(name: string, img: DiskImage, replica: string, fixupIso: string | undefined, o: E2eOptions): VmSpec {
+export function vmSpec(name: string, img: DiskImage, replica: string, fixupIso: string | undefined, o: E2eOptions): VmSpec {
   const uefi = img.meta.boot === "uefi";
   return {
     name,

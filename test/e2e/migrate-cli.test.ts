@@ -1,0 +1,130 @@
+// End-to-end through the product's own entry point: `osam-fixup migrate` (run from source as a
+// child process) migrates the default Debian 12 image on QEMU from a spec built out of the
+// image's facts (the same facts the e2e harness derives its maps from). Then the collected logs
+// must be under --log-dir with their contract names, and the replica, booted once more, must
+// print a marker showing root on PVSCSI, exactly eth0 with the mapped MAC and the source's
+// address, and the default target restored. The run directory is kept and printed.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execa } from "execa";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createDriver } from "../../src/manager/drivers/index.ts";
+import { Result } from "../../src/protocol/schemas.ts";
+import { ensureDisk, ensureRootfs, DEFAULT_VARIANT } from "../helpers/images.ts";
+import { ensureFixupDisk, ensureToolsIso } from "./lib/artifacts.ts";
+import { buildMaps, defaultTargetOf } from "./lib/maps.ts";
+import { parseMarker } from "./lib/marker.ts";
+import { tail, vmSpec, waitBoot } from "./lib/migration.ts";
+import { newRunDir, REPO } from "./lib/paths.ts";
+
+const MIN = 60_000;
+const variant = DEFAULT_VARIANT;
+
+test(`osam-fixup migrate drives the ${variant} migration end to end on QEMU`, { timeout: 120 * MIN }, async (t) => {
+  const img = await ensureDisk(variant);
+  const rootfs = await ensureRootfs(variant);
+  const fixup = await ensureFixupDisk();
+  const toolsIso = await ensureToolsIso(img.meta.suite);
+  assert.ok(toolsIso, "scripts/build-tools-iso.sh is missing: the manager needs a tools ISO for stage 2");
+
+  const runDir = newRunDir(`${variant}-cli`);
+  const at = `(run directory ${runDir})`;
+  t.diagnostic(`run directory ${runDir}`);
+  const migrationId = `cli-${variant}-${runDir.slice(-15).replace(/[^0-9]/g, "")}`;
+  const defaultTarget = defaultTargetOf(rootfs);
+  // the maps the harness would deliver itself; the spec carries the same facts to the manager
+  const maps = buildMaps(img, migrationId, defaultTarget);
+  const src = maps.systemConfiguration.source;
+
+  const replica = join(runDir, "replica.qcow2");
+  await execa("qemu-img", ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", img.disk.disk, replica]);
+
+  const spec = {
+    migrationId,
+    source: {
+      hostname: src.hostname,
+      hypervisor: src.hypervisor,
+      firmware: img.meta.boot,
+      cpus: 2,
+      memoryMiB: 1024,
+      os: src.os,
+      defaultTarget,
+      blockDevices: src.blockDevices,
+    },
+    nics: maps.networkInterfaceMap.interfaces.map((n, i) => ({
+      sourceMac: n.sourceMac,
+      sourceName: n.sourceName,
+      targetMac: n.targetMac,
+      targetName: n.targetName,
+      addresses: [img.meta.nics[i]!.ipv4],
+      model: "vmxnet3",
+    })),
+    disks: [{ path: replica, sourceDevice: "/dev/vda", boot: true, format: "qcow2" }],
+    fixupDisk: { path: fixup.iso, kind: "cdrom" },
+    toolsIso,
+    target: { firmware: img.meta.boot },
+    options: { singleUserMode: true, installStage2: true, renameNics: true },
+  };
+  const specPath = join(runDir, "spec.json");
+  writeFileSync(specPath, JSON.stringify(spec, null, 2) + "\n");
+  const stateDir = join(runDir, "state");
+  const logDir = join(runDir, "logs");
+  const vmDir = join(runDir, "vms");
+
+  const t0 = Date.now();
+  const r = await execa("node", [join(REPO, "src/cli/main.ts"), "migrate", specPath, "--state-dir", stateDir, "--log-dir", logDir, "--vm-dir", vmDir, "--json"], {
+    cwd: REPO,
+    env: { PATH: `${join(REPO, "node_modules/.bin")}:${process.env.PATH ?? ""}` },
+    stdin: "ignore",
+    reject: false,
+    timeout: 90 * MIN,
+    all: true,
+  });
+  const migrateSeconds = Math.round((Date.now() - t0) / 1000);
+  writeFileSync(join(runDir, "migrate.out"), String(r.all ?? ""));
+  t.diagnostic(`migrate: exit ${r.exitCode ?? "?"} after ${migrateSeconds}s; output ${join(runDir, "migrate.out")}, manager log ${join(stateDir, `${migrationId}.log`)}`);
+  const vmSerial = join(vmDir, migrationId, "serial.log");
+  assert.equal(r.exitCode, 0, `osam-fixup migrate exited ${r.exitCode ?? "?"}${r.timedOut ? " (timed out)" : ""} ${at}:\n${tail(String(r.all ?? ""), 30)}\nserial ${vmSerial}`);
+
+  const fixupLog = join(logDir, `${migrationId}_fixup.log`);
+  const resultJson = join(logDir, `${migrationId}_result.json`);
+  assert.ok(existsSync(fixupLog), `${fixupLog} missing ${at}`);
+  assert.ok(existsSync(resultJson), `${resultJson} missing ${at}`);
+  const result = Result.parse(JSON.parse(readFileSync(resultJson, "utf8")));
+  assert.equal(result.status, "succeeded", `code ${result.code} at step ${result.step ?? "?"}: ${result.message} ${at}`);
+
+  // the manager left the VM powered off with its NICs connected; boot the replica once more in
+  // a VM of our own (same VMware-like hardware) and read the marker it prints on ttyS0
+  const driver = await createDriver("qemu", { qemu: { stateDir: join(runDir, "marker-vm"), accel: "tcg" } });
+  const vm = await driver.createVm(vmSpec(`${migrationId}-marker`, img, replica, undefined, {}));
+  let serial = "";
+  let outcome = "";
+  const t3 = Date.now();
+  try {
+    await vm.setBootOrder([{ kind: "disk", unit: 0 }]);
+    for (let i = 0; i < img.meta.nics.length; i++) await vm.setNicConnected(i, true);
+    await vm.powerOn();
+    const b = await waitBoot(vm, 0, 10 * MIN);
+    serial = b.serial;
+    outcome = `${b.outcome}${b.failure ? ` (${b.failure})` : ""} after ${b.seconds}s`;
+  } finally {
+    await vm.powerOff().catch(() => undefined);
+    await vm.close();
+    await driver.close();
+  }
+  const markerSerial = join(runDir, "marker.serial");
+  writeFileSync(markerSerial, serial);
+  t.diagnostic(`timings (s): migrate ${migrateSeconds}, marker boot ${Math.round((Date.now() - t3) / 1000)} (${outcome})`);
+
+  const m = parseMarker(serial);
+  assert.ok(m, `the migrated guest printed no E2E-MARKER (${outcome}) ${at}; ${markerSerial}:\n${tail(serial, 30)}`);
+  assert.equal(m.rootDriver, "vmw_pvscsi", `root ${m.root} (${m.rootBlock}) hangs off ${m.rootDriver || "no PCI driver"} ${at}`);
+  assert.match(m.rootHctl, /^\d+:0:0:0$/, `root disk SCSI address ${m.rootHctl} is not target 0 lun 0 ${at}`);
+  assert.doesNotMatch(m.root, /^\/dev\/vd/, `root still named ${m.root} ${at}`);
+  const wantLinks = maps.networkInterfaceMap.interfaces.map((n) => ({ name: n.targetName, mac: n.targetMac, driver: "vmxnet3" }));
+  assert.deepEqual(wantLinks.map((l) => l.name), ["eth0"], "the default image has one NIC");
+  assert.deepEqual([...m.links].sort((a, b) => a.name.localeCompare(b.name)), wantLinks, `links ${at}`);
+  assert.deepEqual(m.ipv4, { eth0: [img.meta.nics[0]!.ipv4] }, `addresses ${at}`);
+  assert.equal(m.defaultTarget, defaultTarget, `default target ${at}`);
+});
