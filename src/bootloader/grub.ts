@@ -92,7 +92,23 @@ async function planEfiFallback(ctx: FixupContext, changes: Change[], warnings: s
   }
 }
 
-function planBiosInstall(ctx: FixupContext, changes: Change[], warnings: string[], grubDir: string | undefined): void {
+/**
+ * What grub-install writes under the GRUB directory for i386-pc: it empties the platform and
+ * locale directories of an earlier install, copies the modules, message catalogs and font, and
+ * creates grubenv, core.img and boot.img. All are declared, so that a failure or a rollback
+ * leaves /boot/grub as it was (the engine removes the directories it created, if empty).
+ */
+async function biosInstallOutputs(view: GuestView, grubDir: string): Promise<string[]> {
+  const out = new Set([`${grubDir}/i386-pc/core.img`, `${grubDir}/i386-pc/boot.img`, `${grubDir}/grubenv`, `${grubDir}/fonts/unicode.pf2`]);
+  for (const d of [`${grubDir}/i386-pc`, "/usr/lib/grub/i386-pc", "/usr/lib/grub2/i386-pc", "/usr/share/grub2/i386-pc"]) for (const n of await view.readdir(d)) out.add(`${grubDir}/i386-pc/${n}`);
+  for (const n of await view.readdir(`${grubDir}/locale`)) out.add(`${grubDir}/locale/${n}`);
+  for (const lang of await view.readdir("/usr/share/locale")) {
+    if ((await firstFile(view, [`/usr/share/locale/${lang}/LC_MESSAGES/grub.mo`, `/usr/share/locale/${lang}/LC_MESSAGES/grub2.mo`])) !== undefined) out.add(`${grubDir}/locale/${lang}.mo`);
+  }
+  return [...out];
+}
+
+async function planBiosInstall(ctx: FixupContext, changes: Change[], warnings: string[], grubDir: string | undefined): Promise<void> {
   const install = ctx.info.bootloader.install;
   const boot = bootDisk(ctx.inputs.disks);
   const dev = ctx.devices.find((d) => d.source === boot.source.device && d.target && d.from === "blkid");
@@ -111,7 +127,7 @@ function planBiosInstall(ctx: FixupContext, changes: Change[], warnings: string[
   changes.push({
     action: "exec",
     argv: [posix.basename(install), "--target=i386-pc", dev.target],
-    produces: [`${grubDir}/i386-pc/core.img`, `${grubDir}/i386-pc/boot.img`],
+    produces: await biosInstallOutputs(ctx.view, grubDir),
     timeoutMs: MKCONFIG_TIMEOUT_MS,
     reason: `reinstall GRUB's BIOS boot code on the boot disk at scsi0:${boot.target.unit} (${dev.target} here)`,
   });
@@ -140,7 +156,7 @@ export async function planBootloader(ctx: FixupContext): Promise<StepPlan> {
       const twoish = posix.basename(bl.install ?? bl.mkconfig ?? "").startsWith("grub2");
       for (const lib of ["/usr/lib/grub/i386-pc", "/usr/share/grub2/i386-pc", "/usr/lib/grub2/i386-pc"]) if ((await ctx.view.kind(lib)) === "dir") grubDir = twoish ? "/boot/grub2" : "/boot/grub";
     }
-    planBiosInstall(ctx, changes, warnings, grubDir);
+    await planBiosInstall(ctx, changes, warnings, grubDir);
   }
 
   const def = await ctx.view.readText("/etc/default/grub");

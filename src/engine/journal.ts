@@ -19,6 +19,13 @@ export type JournalEntry =
   | { t: "done"; step: string; action: string; path?: string }
   | { t: "complete"; status: "succeeded" | "failed" };
 
+/**
+ * TMPDIR of the commands run in the guest (mkinitramfs and dracut build their tree there): a
+ * command killed half-way leaves its temporary files here, not in the guest's /var/tmp, and
+ * they are removed after every command, on rollback and before a re-run.
+ */
+export const EXEC_TMPDIR = `${GUEST_DATA_DIR}/tmp`;
+
 export function backupPathOf(guestPath: string): string {
   return posix.join(GUEST_BACKUP_DIR, guestPath);
 }
@@ -134,6 +141,7 @@ export class Journal {
    * and the data directory go too, so the guest is as it was before stage 1.
    */
   async rollback(log: Logger, from = 0): Promise<number> {
+    await this.clearExecTmp();
     const slice = this.entries.slice(from);
     let restored = 0;
     for (const e of [...slice].reverse()) {
@@ -161,6 +169,11 @@ export class Journal {
       writeFileSync(this.hostFile, this.entries.map((x) => JSON.stringify(x) + "\n").join(""));
     }
     return restored;
+  }
+
+  /** Removes what commands left in EXEC_TMPDIR (a command killed half-way cannot clean up). */
+  async clearExecTmp(): Promise<void> {
+    await this.removeTree(EXEC_TMPDIR);
   }
 
   private async restore(e: Extract<JournalEntry, { t: "orig" }>): Promise<void> {

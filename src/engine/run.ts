@@ -9,7 +9,7 @@ import type { FixupContext, FixupStep } from "../fixups/types.ts";
 import { showArgv } from "../util/log.ts";
 import { type Change, contentBuffer, summarize } from "./changes.ts";
 import type { ExecRunner } from "./exec.ts";
-import { Journal } from "./journal.ts";
+import { EXEC_TMPDIR, Journal } from "./journal.ts";
 
 export interface PlannedChange {
   step: string;
@@ -268,7 +268,8 @@ async function applyOne(guest: GuestRoot, journal: Journal, c: Change, base: Bas
         journal.recordCreatedDirs(await missingDirs(guest, posix.dirname(r.guest)));
         await journal.saveOriginal(r.guest);
       }
-      const r = await exec(c.argv, { timeoutMs: c.timeoutMs, env: c.env });
+      journal.recordCreatedDirs(await guest.mkdirp(EXEC_TMPDIR));
+      const r = await exec(c.argv, { timeoutMs: c.timeoutMs, env: { TMPDIR: EXEC_TMPDIR, ...c.env } }).finally(() => journal.clearExecTmp());
       if (r.exitCode !== 0) {
         const noSpace = r.output.split("\n").find((l) => /No space left on device/i.test(l));
         if (noSpace) throw new FixupError("GUEST_NO_SPACE", `${showArgv(c.argv)} ran out of disk space in the guest (${noSpace.trim()}); free space on /boot (remove an old kernel's files) or / and run stage 1 again`);

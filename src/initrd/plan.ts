@@ -132,7 +132,10 @@ export async function planInitrd(ctx: FixupContext): Promise<StepPlan> {
         const exists = await view.exists(img);
         // -t: take over an image update-initramfs did not make itself (no sha1 state for it)
         const argv = exists && conf.get("update_initramfs") !== "no" ? ["update-initramfs", "-u", "-t", "-k", k.version] : ["update-initramfs", "-c", "-t", "-k", k.version];
-        changes.push({ action: "exec", argv, produces: [img], timeoutMs: BUILD_TIMEOUT_MS, reason: reasonFor(k) });
+        // update-initramfs keeps the old image as <image>.dpkg-bak while it builds <image>.new
+        // (mkinitramfs creates it first thing), then renames and removes them: a build killed
+        // half-way leaves both, and a rollback must remove them
+        changes.push({ action: "exec", argv, produces: [img, `${img}.new`, `${img}.dpkg-bak`], timeoutMs: BUILD_TIMEOUT_MS, reason: reasonFor(k) });
       }
       if (dep) changes.push({ action: "remove", path: ITOOLS_TEMP_CONF, reason: "the guest keeps its own MODULES=dep for later rebuilds on the target" });
       break;
