@@ -3,7 +3,7 @@
 // validated with the contract's own schemas (src/protocol/schemas.ts) before anything starts.
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
-import { Firmware, IfName, Mac, NetworkInterfaceMap, ReplicaDiskMap, SourceBlockDevice, SystemConfiguration } from "../protocol/schemas.ts";
+import { Firmware, FixupOptions, IfName, Mac, NetworkInterfaceMap, ReplicaDiskMap, SourceBlockDevice, SystemConfiguration } from "../protocol/schemas.ts";
 import type { DiskSpec, VmSpec } from "./drivers/types.ts";
 import { FIXUP_UNIT } from "./drivers/types.ts";
 
@@ -65,14 +65,7 @@ export const MigrationSpec = z.strictObject({
       firmware: Firmware.optional(),
     })
     .optional(),
-  options: z
-    .strictObject({
-      singleUserMode: z.boolean().optional(),
-      installStage2: z.boolean().optional(),
-      renameNics: z.boolean().optional(),
-      removeForeignTools: z.boolean().optional(),
-    })
-    .optional(),
+  options: FixupOptions.optional(),
   /** Per-step timeouts in seconds, overriding the defaults (see docs/manager.md). */
   timeouts: z.record(z.string(), z.number().positive()).optional(),
 });

@@ -39,6 +39,14 @@ export const SourceInterface = z.strictObject({
   addresses: z.array(z.string().max(64)).max(256).optional(),
 });
 
+/** What stage 1 may do; every option defaults to true. */
+export const FixupOptions = z.strictObject({
+  singleUserMode: z.boolean().optional(),
+  installStage2: z.boolean().optional(),
+  renameNics: z.boolean().optional(),
+  removeForeignTools: z.boolean().optional(),
+});
+
 export const SystemConfiguration = z.strictObject({
   migrationId: z
     .string()
@@ -61,14 +69,7 @@ export const SystemConfiguration = z.strictObject({
     scsiController: z.enum(["pvscsi", "lsilogic", "lsisas"]),
     nicModel: z.enum(["vmxnet3", "e1000e", "e1000"]),
   }),
-  options: z
-    .strictObject({
-      singleUserMode: z.boolean().optional(),
-      installStage2: z.boolean().optional(),
-      renameNics: z.boolean().optional(),
-      removeForeignTools: z.boolean().optional(),
-    })
-    .optional(),
+  options: FixupOptions.optional(),
 });
 export type SystemConfiguration = z.infer<typeof SystemConfiguration>;
 
