@@ -3,7 +3,7 @@
 // validated with the contract's own schemas (src/protocol/schemas.ts) before anything starts.
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
-import { Firmware, FixupOptions, IfName, Mac, NetworkInterfaceMap, ReplicaDiskMap, SourceBlockDevice, SystemConfiguration } from "../protocol/schemas.ts";
+import { Firmware, FixupOptions, SourceSystem, IfName, Mac, NetworkInterfaceMap, ReplicaDiskMap, SystemConfiguration } from "../protocol/schemas.ts";
 import type { DiskSpec, VmSpec } from "./drivers/types.ts";
 import { FIXUP_UNIT } from "./drivers/types.ts";
 
@@ -12,18 +12,11 @@ const QemuBus = z.enum(["scsi", "sata", "nvme"]);
 export const MigrationSpec = z.strictObject({
   /** Also the VM name and the prefix of the collected logs. */
   migrationId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, { message: "must be 1-80 of A-Z a-z 0-9 . _ - and start with a letter or digit" }),
-  source: z.strictObject({
-    hostname: z.string().max(255).optional(),
-    hypervisor: z.string().max(64).optional(),
-    firmware: Firmware,
+  // the blueprint: the source system as in system-configuration.json, with the VM's size;
+  // its interfaces come from nics[] below
+  source: SourceSystem.omit({ interfaces: true }).extend({
     cpus: z.number().int().min(1).max(128),
     memoryMiB: z.number().int().min(64),
-    os: z.strictObject({ id: z.string().min(1).max(64), version: z.string().max(64) }).optional(),
-    defaultTarget: z.string().max(255).optional(),
-    runlevel: z.string().max(8).optional(),
-    selinux: z.string().max(32).optional(),
-    root: z.string().max(512).optional(),
-    blockDevices: z.array(SourceBlockDevice).max(4096).optional(),
   }),
   /** The source NICs and the MACs they get on the target, in target order. */
   nics: z

@@ -39,6 +39,21 @@ export const SourceInterface = z.strictObject({
   addresses: z.array(z.string().max(64)).max(256).optional(),
 });
 
+/** The source system as collected on it (osam-fixup collect prints this part). */
+export const SourceSystem = z.strictObject({
+  hostname: z.string().max(255).optional(),
+  hypervisor: z.string().max(64).optional(),
+  firmware: Firmware,
+  os: z.strictObject({ id: z.string().min(1).max(64), version: z.string().max(64) }).optional(),
+  defaultTarget: z.string().max(255).optional(),
+  runlevel: z.string().max(8).optional(),
+  selinux: z.string().max(32).optional(),
+  /** Root filesystem to fix when the disks hold several: a device, UUID=... or a bare UUID. */
+  root: z.string().max(512).optional(),
+  blockDevices: z.array(SourceBlockDevice).max(4096).optional(),
+  interfaces: z.array(SourceInterface).max(1024).optional(),
+});
+
 /** What stage 1 may do; every option defaults to true. */
 export const FixupOptions = z.strictObject({
   singleUserMode: z.boolean().optional(),
@@ -51,19 +66,7 @@ export const SystemConfiguration = z.strictObject({
   migrationId: z
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, { message: "must be 1-128 of A-Z a-z 0-9 . _ - and start with a letter or digit" }),
-  source: z.strictObject({
-    hostname: z.string().max(255).optional(),
-    hypervisor: z.string().max(64).optional(),
-    firmware: Firmware,
-    os: z.strictObject({ id: z.string().min(1).max(64), version: z.string().max(64) }).optional(),
-    defaultTarget: z.string().max(255).optional(),
-    runlevel: z.string().max(8).optional(),
-    selinux: z.string().max(32).optional(),
-    /** Root filesystem to fix when the disks hold several: a device, UUID=... or a bare UUID. */
-    root: z.string().max(512).optional(),
-    blockDevices: z.array(SourceBlockDevice).max(4096).optional(),
-    interfaces: z.array(SourceInterface).max(1024).optional(),
-  }),
+  source: SourceSystem,
   target: z.strictObject({
     firmware: Firmware,
     scsiController: z.enum(["pvscsi", "lsilogic", "lsisas"]),
