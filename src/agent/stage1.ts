@@ -11,6 +11,7 @@ import { selectSteps } from "../fixups/index.ts";
 import type { KnownDevice } from "../fixups/types.ts";
 import { runSteps, undoPreviousRun, type RunOutcome } from "../engine/run.ts";
 import { chrootRunner, type ExecRunner } from "../engine/exec.ts";
+import type { DiskAccess } from "../bootloader/boot-area.ts";
 import type { Logger } from "../util/log.ts";
 import { VERSION } from "../version.ts";
 
@@ -22,6 +23,8 @@ export interface Stage1Options {
   /** Devices seen by blkid on the attached disks (agent mode); merged over the inventory. */
   devices?: KnownDevice[];
   exec?: ExecRunner;
+  /** Raw disk access for boot code backups (tests give disks in memory). */
+  disks?: DiskAccess;
   only?: string[];
   skip?: string[];
   onProgress?: (line: string) => void;
@@ -92,6 +95,7 @@ export async function runStage1(o: Stage1Options): Promise<Stage1Outcome> {
     mode: o.mode,
     version: VERSION,
     exec: o.exec ?? chrootRunner(guest.root, log),
+    disks: o.disks,
     onProgress: o.onProgress,
     afterChange: o.afterChange,
   });

@@ -128,8 +128,9 @@ async function planBiosInstall(ctx: FixupContext, changes: Change[], warnings: s
     action: "exec",
     argv: [posix.basename(install), "--target=i386-pc", dev.target],
     produces: await biosInstallOutputs(ctx.view, grubDir),
+    bootArea: dev.target,
     timeoutMs: MKCONFIG_TIMEOUT_MS,
-    reason: `reinstall GRUB's BIOS boot code on the boot disk at scsi0:${boot.target.unit} (${dev.target} here)`,
+    reason: `reinstall GRUB's BIOS boot code on the boot disk at scsi0:${boot.target.unit} (${dev.target} here; its boot code and embedding area are backed up first)`,
   });
 }
 

@@ -12,6 +12,8 @@ export type Change =
       reason: string;
       /** Guest files the command creates or rewrites: backed up first, restored if it fails. */
       produces?: string[];
+      /** A host block device whose boot code the command writes (grub-install): backed up first. */
+      bootArea?: string;
       timeoutMs?: number;
       env?: Record<string, string>;
     };

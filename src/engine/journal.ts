@@ -8,6 +8,7 @@ import { GUEST_BACKUP_DIR, GUEST_DATA_DIR, GUEST_JOURNAL } from "../protocol/fil
 import type { GuestRoot } from "../guest/guest-root.ts";
 import { FixupError } from "../protocol/codes.ts";
 import type { Logger } from "../util/log.ts";
+import { type DiskAccess, type Range, identityOf, layoutOf, realDisks } from "../bootloader/boot-area.ts";
 
 export type JournalEntry =
   | { t: "run"; startedAt: string; version: string }
@@ -15,6 +16,8 @@ export type JournalEntry =
   | { t: "orig"; path: string; kind: "absent" }
   | { t: "orig"; path: string; kind: "file"; backup: string; mode: number; uid: number; gid: number }
   | { t: "orig"; path: string; kind: "symlink"; target: string }
+  /** Bytes outside any file system a command writes (grub-install's boot code), by host device. */
+  | { t: "disk"; device: string; size: number; ranges: Range[]; identity: string; backup: string }
   | { t: "step"; name: string }
   | { t: "done"; step: string; action: string; path?: string }
   | { t: "complete"; status: "succeeded" | "failed" };
@@ -26,6 +29,8 @@ export type JournalEntry =
  */
 export const EXEC_TMPDIR = `${GUEST_DATA_DIR}/tmp`;
 
+const diskKey = (device: string): string => `disk:${device}`;
+
 export function backupPathOf(guestPath: string): string {
   return posix.join(GUEST_BACKUP_DIR, guestPath);
 }
@@ -35,14 +40,19 @@ export class Journal {
   entries: JournalEntry[] = [];
   private readonly originals = new Set<string>();
   private hostFile = "";
+  /** What the last rollback could not put back, and why. */
+  readonly unrestored: string[] = [];
+  /** The disks outside the guest root (boot code): real ones unless a test gives others. */
+  private disks: DiskAccess = realDisks;
 
   private constructor(guest: GuestRoot) {
     this.guest = guest;
   }
 
   /** Reads an existing journal, if any, without creating anything. */
-  static async read(guest: GuestRoot): Promise<Journal> {
+  static async read(guest: GuestRoot, disks: DiskAccess = realDisks): Promise<Journal> {
     const j = new Journal(guest);
+    j.disks = disks;
     const kind = await guest.kind(GUEST_JOURNAL);
     if (kind && kind !== "file") throw new FixupError("GUEST_UNSAFE", `${GUEST_JOURNAL} in the guest is a ${kind}, not a file; remove it and run again`);
     const text = await guest.readText(GUEST_JOURNAL);
@@ -57,6 +67,7 @@ export class Journal {
         }
       }
       for (const e of j.entries) if (e.t === "orig") j.originals.add(e.path);
+      for (const e of j.entries) if (e.t === "disk") j.originals.add(diskKey(e.device));
     }
     return j;
   }
@@ -130,6 +141,23 @@ export class Journal {
     this.originals.add(path);
   }
 
+  /**
+   * Saves what a command may write outside the file systems of `device` (the boot code and
+   * GRUB's embedding area), once per run, into the backup tree like a file's original.
+   */
+  async saveBootArea(device: string): Promise<void> {
+    const key = diskKey(device);
+    if (this.originals.has(key)) return;
+    const size = this.disks.size(device);
+    const layout = layoutOf(this.disks, device, size);
+    const backup = posix.join(GUEST_BACKUP_DIR, "@disks", `${posix.basename(device)}.boot-area`);
+    const created = await this.guest.mkdirp(posix.dirname(backup), 0o700);
+    if (created.length) this.append({ t: "mkdir", paths: created });
+    await this.guest.writeFile(backup, this.disks.read(device, layout.ranges), 0o600);
+    this.append({ t: "disk", device, size, ranges: layout.ranges, identity: identityOf(this.disks, device, layout.identity), backup });
+    this.originals.add(key);
+  }
+
   /** Directories a change created (parents of a new file), removed again on rollback. */
   recordCreatedDirs(paths: string[]): void {
     if (paths.length) this.append({ t: "mkdir", paths });
@@ -150,9 +178,28 @@ export class Journal {
         restored++;
         this.originals.delete(e.path);
         log.info(`rollback: restored ${e.path} (${e.kind === "absent" ? "removed, it did not exist" : e.kind})`);
+      } else if (e.t === "disk") {
+        const why = await this.restoreBootArea(e);
+        this.originals.delete(diskKey(e.device));
+        if (why) {
+          // the backup tree goes at the end of a rollback: this one is kept for a person
+          const kept = posix.join(GUEST_DATA_DIR, "unrestored", posix.basename(e.backup));
+          const data = await this.guest.readBytes(e.backup);
+          if (data) {
+            await this.guest.mkdirp(posix.dirname(kept), 0o700);
+            await this.guest.writeFile(kept, data, 0o600);
+          }
+          const msg = `the boot code on ${e.device} was not restored: ${why}${data ? `; its original (${e.ranges.map(([o, l]) => `${l} bytes at ${o}`).join(", ")}) is kept in the guest at ${kept}` : ""}`;
+          this.unrestored.push(msg);
+          log.warn(`rollback: ${msg}`);
+        } else {
+          restored++;
+          log.info(`rollback: restored the boot area of ${e.device} (${e.ranges.map(([o, l]) => `${l} bytes at ${o}`).join(", ")})`);
+        }
       } else if (e.t === "mkdir") {
         for (const d of [...e.paths].reverse()) {
-          if (d === GUEST_DATA_DIR || GUEST_DATA_DIR.startsWith(d + "/")) continue; // ours, removed below
+          // ours: the data directory and the backup tree go below, once nothing needs them
+          if (d === GUEST_DATA_DIR || GUEST_DATA_DIR.startsWith(d + "/") || d === GUEST_BACKUP_DIR || d.startsWith(GUEST_BACKUP_DIR + "/")) continue;
           await this.removeDirIfEmpty(d, log);
         }
       }
@@ -185,6 +232,20 @@ export class Journal {
     } else if (e.kind === "symlink") {
       await this.guest.symlink(e.path, e.target);
     }
+  }
+
+  /** Writes a boot area back; returns why it did not, if it did not. */
+  private async restoreBootArea(e: Extract<JournalEntry, { t: "disk" }>): Promise<string | undefined> {
+    const refused = this.disks.refuse(this.guest.root, e.device);
+    if (refused) return refused;
+    const size = this.disks.size(e.device);
+    if (size !== e.size) return `it is not the disk stage 1 wrote to (${size} bytes, not ${e.size})`;
+    if (identityOf(this.disks, e.device, layoutOf(this.disks, e.device, size).identity) !== e.identity) return "it is not the disk stage 1 wrote to (its partition table or disk identifier differs)";
+    const data = await this.guest.readBytes(e.backup);
+    const want = e.ranges.reduce((n, [, l]) => n + l, 0);
+    if (data?.length !== want) return `its backup is ${data === undefined ? "missing" : `${data.length} bytes, not ${want}`}`;
+    if (!this.disks.read(e.device, e.ranges).equals(data)) this.disks.write(e.device, e.ranges, data);
+    return undefined;
   }
 
   private async removeDirIfEmpty(d: string, log: Logger): Promise<void> {

@@ -10,6 +10,7 @@ import { showArgv } from "../util/log.ts";
 import { type Change, contentBuffer, summarize } from "./changes.ts";
 import type { ExecRunner } from "./exec.ts";
 import { EXEC_TMPDIR, Journal } from "./journal.ts";
+import type { DiskAccess } from "../bootloader/boot-area.ts";
 
 export interface PlannedChange {
   step: string;
@@ -25,6 +26,8 @@ export interface RunOptions {
   version: string;
   exec?: ExecRunner;
   onProgress?: (line: string) => void;
+  /** Raw disk access for boot code backups; golden tests give disks in memory. */
+  disks?: DiskAccess;
   /** Test hook: called after each applied change (crash-injection tests kill the process here). */
   afterChange?: (n: number) => void;
 }
@@ -63,8 +66,8 @@ function describe(c: Change): string {
  * A journal left by an earlier run (crashed, failed or finished) is rolled back first, so a
  * re-run always starts from the original guest and converges to the same result.
  */
-export async function undoPreviousRun(guest: GuestRoot, log: FixupContext["log"], onProgress?: (line: string) => void): Promise<Journal> {
-  const journal = await Journal.read(guest);
+export async function undoPreviousRun(guest: GuestRoot, log: FixupContext["log"], onProgress?: (line: string) => void, disks?: DiskAccess): Promise<Journal> {
+  const journal = await Journal.read(guest, disks);
   if (!journal.isEmpty) {
     const say = (t: string) => {
       log.info(`progress: journal ${t}`);
@@ -87,7 +90,7 @@ export async function runSteps(guest: GuestRoot, steps: FixupStep[], base: BaseC
 
   const overlay = new OverlayView(guest);
   let journal: Journal | undefined;
-  if (opts.mode === "apply") journal = await undoPreviousRun(guest, log, opts.onProgress);
+  if (opts.mode === "apply") journal = await undoPreviousRun(guest, log, opts.onProgress, opts.disks);
 
   // every step checks the inputs against the guest before the first change of any step
   for (const step of steps) {
@@ -268,6 +271,7 @@ async function applyOne(guest: GuestRoot, journal: Journal, c: Change, base: Bas
         journal.recordCreatedDirs(await missingDirs(guest, posix.dirname(r.guest)));
         await journal.saveOriginal(r.guest);
       }
+      if (c.bootArea) await journal.saveBootArea(c.bootArea);
       journal.recordCreatedDirs(await guest.mkdirp(EXEC_TMPDIR));
       const r = await exec(c.argv, { timeoutMs: c.timeoutMs, env: { TMPDIR: EXEC_TMPDIR, ...c.env } }).finally(() => journal.clearExecTmp());
       if (r.exitCode !== 0) {

@@ -157,8 +157,10 @@ ${f.foreignTools}
 ${f.status}
     written by the sentinel: running, failed: <why>, or done
 ${posix.basename(GUEST_JOURNAL)}, ${posix.relative(GUEST_DATA_DIR, GUEST_BACKUP_DIR)}/
-    stage 1's journal and the original of every file it changed (kept; 'osam-fixup
-    rollback' uses them)
+    stage 1's journal and the original of every file it changed, and of the boot code
+    grub-install wrote to the boot disk (@disks/) (kept; 'osam-fixup rollback' uses them)
+unrestored/
+    if present: boot code a rollback could not write back (not the same disk), kept here
 
 The sentinel logs to ${SENTINEL_LOG}.
 `;

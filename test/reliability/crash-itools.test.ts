@@ -6,6 +6,7 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { FAMILIES, FULL, familySweep } from "./lib/crash.ts";
 import { execa } from "execa";
+import { readFileSync } from "node:fs";
 import { assertRoot, removeBaseDisks, withGuestDisk } from "./lib/disk.ts";
 import { INPUTS, agentProtocol } from "./lib/failures.ts";
 import { rollback } from "./lib/run.ts";
@@ -28,20 +29,25 @@ test("deb12-itools in agent mode on its boot disk: after grub-install and grub-m
       const part = `${device}p1`;
       await execa("mount", [part, root]);
       const original = await fingerprint(root, "deb12-itools").finally(() => execa("umount", [root]));
+      // the MBR and the gap before the first partition (sfdisk's fresh disk: no boot code yet)
+      const bootArea = () => readFileSync(device).subarray(0, 2048 * 512);
+      const area0 = bootArea();
       // the initramfs rebuild is left out (covered above): grub-install's own files are the point
       const p = await agentProtocol(INPUTS("deb12-itools", { bootDevice: device }), ["--skip", "initrd"]);
       assert.equal(p.result.status, "succeeded", `${p.result.message}\n${p.run.stderr.slice(-3000)}`);
       const bl = p.result.steps.find((s) => s.name === "bootloader");
       assert.ok(bl?.changes.some((c) => c.argv?.[0] === "grub-install"), "grub-install did not run");
+      assert.ok(!bootArea().equals(area0), "grub-install wrote no boot code");
       await execa("mount", [part, root]);
       try {
         const rb = await rollback(root);
         assert.equal(rb.code, 0, rb.stderr);
         assert.deepEqual(diffPrints(original, await fingerprint(root, "deb12-itools")), [], "rollback after grub-install did not restore the original");
+        assert.ok(bootArea().equals(area0), "rollback did not restore the MBR and the embedding area byte for byte");
       } finally {
         await execa("umount", [root]);
       }
-      say(`agent mode: grub-install run, rollback restored the original (${Math.round(p.run.ms / 1000)} s)`);
+      say(`agent mode: grub-install run, rollback restored the original and the boot area (${Math.round(p.run.ms / 1000)} s)`);
     },
     { unmounted: true },
   );

@@ -5,13 +5,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, realpathSync } from "node:fs";
 import { cp, mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { runAgent } from "../../src/agent/agent.ts";
 import { FIXUP_FILES } from "../../src/protocol/files.ts";
 import { CODES } from "../../src/protocol/codes.ts";
 import { Result } from "../../src/protocol/schemas.ts";
+import { rollback } from "./lib/run.ts";
 import { SAMPLE, SKIP_CHROOT, diffPrints, fingerprint, tempDir } from "../helpers/tree.ts";
 
 interface Env {
@@ -130,4 +131,25 @@ test("file and interface names with spaces, newlines, quotes, $(...) and leading
     await writeFile(join(e.guest, "etc/network/interfaces"), (await readFile(join(e.guest, "etc/network/interfaces"), "utf8")) + '\nauto $(touch /tmp/osam-pwned)\niface "$(touch /tmp/osam-pwned)" inet dhcp\n\tpre-up touch /tmp/osam-pwned\n');
     await writeFile(join(e.guest, "etc/fstab"), (await readFile(join(e.guest, "etc/fstab"), "utf8")) + "/dev/vdb2 /mnt/$(touch\\040pwned) ext4 defaults 0 2\n-/dev/vdc1 /x ext4 defaults 0 0\n");
   });
+});
+
+test("a journal planted in the guest cannot make rollback write boot code to a disk the guest is not on", async () => {
+  // a real whole disk of this machine: the host's own, or a loop device
+  const sys = readdirSync("/sys/dev/block").find((d) => !existsSync(`/sys/dev/block/${d}/partition`) && existsSync(`/dev/${basename(realpathSync(`/sys/dev/block/${d}`))}`));
+  assert.ok(sys, "no block device in /sys/dev/block with a node in /dev");
+  const device = `/dev/${basename(realpathSync(`/sys/dev/block/${sys}`))}`;
+  const e = await env();
+  const head = readFileSync(device).subarray(0, 1024);
+  const data = "/opt/vmware/hcx/osam/data";
+  await mkdir(join(e.guest, data, "backup/@disks"), { recursive: true });
+  await writeFile(join(e.guest, data, "backup/@disks/x.boot-area"), Buffer.alloc(440, 0xcc));
+  const entries = [
+    { t: "run", startedAt: new Date().toISOString(), version: "planted" },
+    { t: "disk", device, size: 0, ranges: [[0, 440]], identity: "0".repeat(64), backup: `${data}/backup/@disks/x.boot-area` },
+  ];
+  await writeFile(join(e.guest, data, "journal.jsonl"), entries.map((x) => JSON.stringify(x) + "\n").join(""));
+  const r = await rollback(e.guest);
+  assert.equal(r.code, 1, `rollback should say it did not restore everything: ${r.stderr}`);
+  assert.match(r.stderr, new RegExp(`the boot code on ${device} was not restored: ${device} holds none of the guest's mounted file systems`));
+  assert.ok(readFileSync(device).subarray(0, 1024).equals(head), `${device} was written`);
 });

@@ -14,6 +14,7 @@ import type { KnownDevice } from "../../../src/fixups/types.ts";
 import { loadInputs } from "../../../src/protocol/inputs.ts";
 import { Logger } from "../../../src/util/log.ts";
 import { copyTree, diffPrints, fingerprint, removeTree } from "../../helpers/tree.ts";
+import { memoryDisks } from "../../helpers/disks.ts";
 
 const HERE = dirname(new URL(import.meta.url).pathname);
 const STEPS = ["preflight", "stale-caches", "device-refs", "initrd", "bootloader"];
@@ -46,7 +47,7 @@ export async function runCase(dir: string): Promise<Map<string, Buffer>> {
       commands.push(`${env}${argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a}'`)).join(" ")}`);
       return { exitCode: 0, output: "", timedOut: false };
     };
-    const { result } = await runStage1({ root, inputs, mode: "apply", log: new Logger(), devices, exec, only: STEPS });
+    const { result } = await runStage1({ root, inputs, mode: "apply", log: new Logger(), devices, exec, disks: memoryDisks(), only: STEPS });
     const after = await fingerprint(root, (r) => r === DATA_DIR || r.startsWith(DATA_DIR + "/") || r === "opt/vmware" || r === "opt");
     const out = new Map<string, Buffer>();
     const removed: string[] = [];

@@ -12,6 +12,8 @@ import { ensureRootfs } from "../../helpers/images.ts";
 import { openGuest } from "../../../src/guest/mount.ts";
 import { runStage1 } from "../../../src/agent/stage1.ts";
 import { Logger } from "../../../src/util/log.ts";
+import { Journal } from "../../../src/engine/journal.ts";
+import { GuestRoot } from "../../../src/guest/guest-root.ts";
 import { STORAGE_STEPS, assertRoot, initrdFiles, inputsFor } from "./helpers.ts";
 import { LoopDisk, mountsUnder, scratch } from "./loop.ts";
 
@@ -56,6 +58,48 @@ test("deb12-itools on a loop disk: openGuest mounts it; fstab, grub.cfg by UUID;
       assert.ok(mbr.includes(Buffer.from("GRUB")), "no GRUB boot code in the MBR");
     } finally {
       if (!closed) await g.close();
+    }
+  } finally {
+    await disk.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("GPT with a BIOS boot partition: grub-install embeds core.img there; rollback restores it and the MBR byte for byte", { timeout: 30 * 60_000 }, async () => {
+  assertRoot();
+  const rootfs = await ensureRootfs("deb12-itools");
+  const dir = scratch("agent-gpt-");
+  // the root first, so the guest's /dev/vda1 is still its root; the BIOS boot partition after
+  const disk = await LoopDisk.create(join(dir, "disk.raw"), "3G", [
+    { size: "2900M", type: "0FC63DAF-8483-4772-8E79-3D69D8477DE4" },
+    { size: "1M", type: "21686148-6449-6E6F-744E-656564454649" },
+  ], "gpt");
+  try {
+    await execa("mkfs.ext4", ["-q", "-F", "-d", rootfs, disk.part(1)]);
+    const biosStart = Number(readFileSync(`/sys/class/block/${disk.part(2).slice(5)}/start`, "utf8").trim()) * 512;
+    const area = () => {
+      const b = readFileSync(disk.device);
+      return Buffer.concat([b.subarray(0, 440), b.subarray(biosStart, biosStart + (1 << 20))]);
+    };
+    const before = area();
+    const inputs = inputsFor({ disks: [{ source: "/dev/vda", unit: 0, device: disk.device, boot: true }] });
+    const log = new Logger({ keep: true });
+    const g = await openGuest(inputs, log, { mountBase: join(dir, "mnt") });
+    try {
+      const { result } = await runStage1({ root: g.root, inputs, mode: "apply", log, devices: g.devices, only: ["preflight", "device-refs", "bootloader"] });
+      assert.equal(result.status, "succeeded", `${result.message}\n${log.lines.filter((l) => !l.startsWith("    |")).slice(-30).join("\n")}`);
+      const after = area();
+      assert.ok(after.subarray(0, 440).includes(Buffer.from("GRUB")), "no GRUB boot code in the protective MBR");
+      assert.ok(!after.subarray(440).equals(before.subarray(440)), "core.img was not embedded in the BIOS boot partition");
+      const backup = readFileSync(join(g.root, `opt/vmware/hcx/osam/data/backup/@disks/${disk.device.slice(5)}.boot-area`));
+      assert.ok(backup.equals(before), "the backup is not the MBR boot code plus the BIOS boot partition as they were");
+      const rb = new Logger({ keep: true });
+      const j = await Journal.read(new GuestRoot(g.root));
+      await j.rollback(rb);
+      assert.deepEqual(j.unrestored, []);
+      assert.ok(area().equals(before), "rollback did not restore the boot code and the BIOS boot partition");
+    } finally {
+      await g.close();
     }
   } finally {
     await disk.destroy();
