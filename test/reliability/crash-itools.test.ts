@@ -6,9 +6,9 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { FAMILIES, FULL, familySweep } from "./lib/crash.ts";
 import { execa } from "execa";
-import { readFileSync } from "node:fs";
+import { realDisks } from "../../src/bootloader/boot-area.ts";
 import { assertRoot, removeBaseDisks, withGuestDisk } from "./lib/disk.ts";
-import { INPUTS, agentProtocol } from "./lib/failures.ts";
+import { INPUTS, agentProtocol, agentRun } from "./lib/failures.ts";
 import { rollback } from "./lib/run.ts";
 import { diffPrints, fingerprint } from "./lib/tree.ts";
 
@@ -30,7 +30,7 @@ test("deb12-itools in agent mode on its boot disk: after grub-install and grub-m
       await execa("mount", [part, root]);
       const original = await fingerprint(root, "deb12-itools").finally(() => execa("umount", [root]));
       // the MBR and the gap before the first partition (sfdisk's fresh disk: no boot code yet)
-      const bootArea = () => readFileSync(device).subarray(0, 2048 * 512);
+      const bootArea = () => realDisks.read(device, [[0, 2048 * 512]]);
       const area0 = bootArea();
       // the initramfs rebuild is left out (covered above): grub-install's own files are the point
       const p = await agentProtocol(INPUTS("deb12-itools", { bootDevice: device }), ["--skip", "initrd"]);
@@ -52,3 +52,41 @@ test("deb12-itools in agent mode on its boot disk: after grub-install and grub-m
     { unmounted: true },
   );
 });
+
+// two crash points: grub-install half-way (its files, no boot sector yet), and just after the
+// boot sector changed (grub-install done or nearly: the boot code is GRUB's, the journal says so)
+for (const point of ["while grub-install runs", "once the boot sector has changed"] as const) {
+  test(`deb12-itools in agent mode: a SIGKILL ${point}, a re-run, then rollback: boot code and tree as they were`, { timeout: 30 * 60_000 }, async () => {
+    assertRoot();
+    await withGuestDisk(
+      "deb12-itools",
+      async ({ device, root }) => {
+        const part = `${device}p1`;
+        await execa("mount", [part, root]);
+        const original = await fingerprint(root, "deb12-itools").finally(() => execa("umount", [root]));
+        const bootArea = () => realDisks.read(device, [[0, 2048 * 512]]);
+        const area0 = bootArea();
+        const mbrChanged = () => !realDisks.read(device, [[0, 440]]).equals(area0.subarray(0, 440));
+        const maps = INPUTS("deb12-itools", { bootDevice: device });
+        const killed = await agentRun(maps, ["--skip", "initrd"], point === "while grub-install runs" ? { killDuringRebuild: { phase: "grub-install", delayMs: 150 } } : { killWhen: mbrChanged });
+        assert.equal(killed.run.signal, "SIGKILL", `the agent was not killed ${point}: ${killed.run.stderr.slice(-2000)}`);
+        const wrote = mbrChanged();
+        if (point === "once the boot sector has changed") assert.ok(wrote, "killed before the boot sector changed");
+        const again = await agentProtocol(maps, ["--skip", "initrd"]);
+        assert.equal(again.result.status, "succeeded", `re-run after the kill: ${again.result.message}\n${again.run.stderr.slice(-3000)}`);
+        assert.ok(!bootArea().equals(area0), "the re-run wrote no boot code");
+        await execa("mount", [part, root]);
+        try {
+          const rb = await rollback(root);
+          assert.equal(rb.code, 0, rb.stderr);
+          assert.deepEqual(diffPrints(original, await fingerprint(root, "deb12-itools")), [], `rollback after a kill ${point} and a re-run did not restore the tree`);
+        } finally {
+          await execa("umount", [root]);
+        }
+        assert.ok(bootArea().equals(area0), "the MBR and the embedding area are not as they were");
+        say(`killed ${point} (running: ${killed.run.killedDuring?.join(" ") ?? "?"}; boot sector ${wrote ? "already GRUB's" : "not yet written"}), re-run, rollback: tree and boot area restored`);
+      },
+      { unmounted: true },
+    );
+  });
+}

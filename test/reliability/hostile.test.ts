@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, realpathSync } from "node:fs";
+import { existsSync, readdirSync, realpathSync } from "node:fs";
 import { cp, mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { runAgent } from "../../src/agent/agent.ts";
@@ -13,6 +13,7 @@ import { FIXUP_FILES } from "../../src/protocol/files.ts";
 import { CODES } from "../../src/protocol/codes.ts";
 import { Result } from "../../src/protocol/schemas.ts";
 import { rollback } from "./lib/run.ts";
+import { realDisks } from "../../src/bootloader/boot-area.ts";
 import { SAMPLE, SKIP_CHROOT, diffPrints, fingerprint, tempDir } from "../helpers/tree.ts";
 
 interface Env {
@@ -139,7 +140,7 @@ test("a journal planted in the guest cannot make rollback write boot code to a d
   assert.ok(sys, "no block device in /sys/dev/block with a node in /dev");
   const device = `/dev/${basename(realpathSync(`/sys/dev/block/${sys}`))}`;
   const e = await env();
-  const head = readFileSync(device).subarray(0, 1024);
+  const head = realDisks.read(device, [[0, 1024]]);
   const data = "/opt/vmware/hcx/osam/data";
   await mkdir(join(e.guest, data, "backup/@disks"), { recursive: true });
   await writeFile(join(e.guest, data, "backup/@disks/x.boot-area"), Buffer.alloc(440, 0xcc));
@@ -151,5 +152,5 @@ test("a journal planted in the guest cannot make rollback write boot code to a d
   const r = await rollback(e.guest);
   assert.equal(r.code, 1, `rollback should say it did not restore everything: ${r.stderr}`);
   assert.match(r.stderr, new RegExp(`the boot code on ${device} was not restored: ${device} holds none of the guest's mounted file systems`));
-  assert.ok(readFileSync(device).subarray(0, 1024).equals(head), `${device} was written`);
+  assert.ok(realDisks.read(device, [[0, 1024]]).equals(head), `${device} was written`);
 });

@@ -51,7 +51,9 @@ export function buildMaps(img: DiskImage, migrationId: string, defaultTarget: st
     target: { firmware: meta.boot, scsiController: "pvscsi", nicModel: "vmxnet3" },
   });
   const replicaDiskMap = ReplicaDiskMap.parse({
-    disks: [{ source: { device: "/dev/vda", sizeBytes: img.disk.virtualSizeBytes }, target: { controller: "scsi0", unit: 0 }, boot: true }],
+    // under UEFI the replica sits on NVMe (Debian's OVMF cannot boot PVSCSI, see vmSpec): the
+    // map names the device, as a user does when the disk is not on the VMware SCSI controller
+    disks: [{ source: { device: "/dev/vda", sizeBytes: img.disk.virtualSizeBytes }, target: { controller: "scsi0", unit: 0, ...(meta.boot === "uefi" ? { device: "/dev/nvme0n1" } : {}) }, boot: true }],
   });
   const networkInterfaceMap = NetworkInterfaceMap.parse({
     interfaces: meta.nics.map((n, i) => ({ sourceMac: n.mac, sourceName: n.name, targetMac: targetMac(i) })),

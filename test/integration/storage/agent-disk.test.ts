@@ -14,6 +14,7 @@ import { runStage1 } from "../../../src/agent/stage1.ts";
 import { Logger } from "../../../src/util/log.ts";
 import { Journal } from "../../../src/engine/journal.ts";
 import { GuestRoot } from "../../../src/guest/guest-root.ts";
+import { realDisks } from "../../../src/bootloader/boot-area.ts";
 import { STORAGE_STEPS, assertRoot, initrdFiles, inputsFor } from "./helpers.ts";
 import { LoopDisk, mountsUnder, scratch } from "./loop.ts";
 
@@ -54,7 +55,7 @@ test("deb12-itools on a loop disk: openGuest mounts it; fstab, grub.cfg by UUID;
       closed = true;
       assert.deepEqual(mountsUnder(mountBase), [], "close() left mounts behind");
       // the boot sector now carries GRUB
-      const mbr = readFileSync(disk.device).subarray(0, 512);
+      const mbr = realDisks.read(disk.device, [[0, 512]]);
       assert.ok(mbr.includes(Buffer.from("GRUB")), "no GRUB boot code in the MBR");
     } finally {
       if (!closed) await g.close();
@@ -78,8 +79,7 @@ test("GPT with a BIOS boot partition: grub-install embeds core.img there; rollba
     await execa("mkfs.ext4", ["-q", "-F", "-d", rootfs, disk.part(1)]);
     const biosStart = Number(readFileSync(`/sys/class/block/${disk.part(2).slice(5)}/start`, "utf8").trim()) * 512;
     const area = () => {
-      const b = readFileSync(disk.device);
-      return Buffer.concat([b.subarray(0, 440), b.subarray(biosStart, biosStart + (1 << 20))]);
+      return realDisks.read(disk.device, [[0, 440], [biosStart, 1 << 20]]);
     };
     const before = area();
     const inputs = inputsFor({ disks: [{ source: "/dev/vda", unit: 0, device: disk.device, boot: true }] });

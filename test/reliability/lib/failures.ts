@@ -9,7 +9,7 @@ import { FIXUP_FILES } from "../../../src/protocol/files.ts";
 import type { Result } from "../../../src/protocol/schemas.ts";
 import type { Variant } from "../../helpers/images.ts";
 import { scratchDir } from "./disk.ts";
-import { type RunResult, runCli, writeInputs } from "./run.ts";
+import { type RunOptions, type RunResult, runCli, writeInputs } from "./run.ts";
 
 /** A script that replaces a guest tool: writes half of `target` (an argv position or path), says why on stderr, exits 1. */
 export function halfWriteWrapper(tool: string, target: { argFromEnd: number } | { path: string }, why: string): string {
@@ -66,11 +66,17 @@ export async function applyProtocol(root: string, maps: { system: unknown; disks
 
 /** `osam-fixup agent`: finds and mounts the guest on the attached disks itself. */
 export async function agentProtocol(maps: { system: unknown; disks: unknown; network: unknown }, extra: string[] = []): Promise<ProtocolRun> {
+  const { run, fixupDir } = await agentRun(maps, extra);
+  return { run, ...readOutcome(fixupDir), fixupDir };
+}
+
+/** The agent through BEGIN, as its own process group, that a test may kill (no END then). */
+export async function agentRun(maps: { system: unknown; disks: unknown; network: unknown }, extra: string[] = [], opts: RunOptions = {}): Promise<{ run: RunResult; fixupDir: string }> {
   const dir = scratchDir("agent-");
   const fixupDir = writeInputs(join(dir, "fixup"), maps);
   writeFileSync(join(fixupDir, FIXUP_FILES.begin), "");
-  const run = await runCli(["agent", "--fixup-dir", fixupDir, "--timeout", "5", "-q", ...extra], { privateMounts: true });
-  return { run, ...readOutcome(fixupDir), fixupDir };
+  const run = await runCli(["agent", "--fixup-dir", fixupDir, "--timeout", "5", "-q", ...extra], { privateMounts: true, ...opts });
+  return { run, fixupDir };
 }
 
 function readOutcome(fixupDir: string): { result: Result; end: string } {

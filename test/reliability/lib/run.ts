@@ -19,8 +19,11 @@ export interface RunResult {
 }
 
 export interface MidRebuildKill {
-  /** tool: as soon as update-initramfs/dracut runs; writing: once the archive is being compressed. */
-  phase: "tool" | "writing";
+  /**
+   * tool: as soon as update-initramfs/dracut runs; writing: once the archive is being
+   * compressed; grub-install: while grub-install runs (it writes the boot sector last).
+   */
+  phase: "tool" | "writing" | "grub-install";
   /** Wait this long after the phase is seen before killing. */
   delayMs: number;
 }
@@ -34,6 +37,8 @@ export interface RunOptions {
   privateMounts?: boolean;
   killAfterChange?: number;
   killDuringRebuild?: MidRebuildKill;
+  /** Kill the group as soon as this returns true (polled every 50 ms). */
+  killWhen?: () => boolean;
   timeoutMs?: number;
 }
 
@@ -66,6 +71,7 @@ export function groupMembers(pgrp: number): ProcInfo[] {
 
 const TOOL = /^(update-initramf|mkinitramfs|dracut)/;
 const WRITING = /^(cpio|zstd|gzip|pigz|xz|lz4|lzop|bzip2)$/;
+const PHASES: Record<MidRebuildKill["phase"], RegExp> = { tool: TOOL, writing: WRITING, "grub-install": /^grub-install$/ };
 
 async function waitGroupGone(pgrp: number, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
@@ -101,12 +107,13 @@ export function runCli(args: string[], opts: RunOptions = {}): Promise<RunResult
     }
   }, opts.timeoutMs ?? RUN_TIMEOUT_MS);
   const mid = opts.killDuringRebuild;
-  if (mid) {
+  const when = opts.killWhen;
+  if (mid || when) {
     let seenAt: number | undefined;
     poll = setInterval(() => {
       const members = groupMembers(pgrp);
-      if (seenAt === undefined && members.some((p) => (mid.phase === "tool" ? TOOL : WRITING).test(p.comm))) seenAt = Date.now();
-      if (seenAt !== undefined && Date.now() - seenAt >= mid.delayMs) {
+      if (mid && seenAt === undefined && members.some((p) => PHASES[mid.phase].test(p.comm))) seenAt = Date.now();
+      if ((mid && seenAt !== undefined && Date.now() - seenAt >= mid.delayMs) || when?.()) {
         clearInterval(poll);
         killedDuring = members.map((p) => p.comm);
         try {
