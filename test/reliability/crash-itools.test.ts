@@ -21,36 +21,48 @@ test("deb12-itools: a SIGKILL at every change boundary and mid-rebuild; re-runs 
   assert.deepEqual(failed, []);
 });
 
-test("deb12-itools in agent mode on its boot disk: after grub-install and grub-mkconfig, rollback restores the original", { timeout: 30 * 60_000 }, async () => {
-  assertRoot();
+/**
+ * Agent mode on the guest's boot disk: the original tree and boot area (the MBR and the gap
+ * before the first partition; sfdisk's fresh disk has no boot code yet), then `body`, then
+ * `rollback`, which must give both back byte for byte.
+ */
+async function onBootDisk(what: string, body: (device: string, bootArea: () => Buffer, area0: Buffer) => Promise<void>): Promise<void> {
   await withGuestDisk(
     "deb12-itools",
     async ({ device, root }) => {
       const part = `${device}p1`;
       await execa("mount", [part, root]);
       const original = await fingerprint(root, "deb12-itools").finally(() => execa("umount", [root]));
-      // the MBR and the gap before the first partition (sfdisk's fresh disk: no boot code yet)
       const bootArea = () => realDisks.read(device, [[0, 2048 * 512]]);
       const area0 = bootArea();
-      // the initramfs rebuild is left out (covered above): grub-install's own files are the point
-      const p = await agentProtocol(INPUTS("deb12-itools", { bootDevice: device }), ["--skip", "initrd"]);
-      assert.equal(p.result.status, "succeeded", `${p.result.message}\n${p.run.stderr.slice(-3000)}`);
-      const bl = p.result.steps.find((s) => s.name === "bootloader");
-      assert.ok(bl?.changes.some((c) => c.argv?.[0] === "grub-install"), "grub-install did not run");
-      assert.ok(!bootArea().equals(area0), "grub-install wrote no boot code");
+      await body(device, bootArea, area0);
+      assert.ok(!bootArea().equals(area0), `${what}: no boot code was written`);
       await execa("mount", [part, root]);
       try {
         const rb = await rollback(root);
         assert.equal(rb.code, 0, rb.stderr);
-        assert.deepEqual(diffPrints(original, await fingerprint(root, "deb12-itools")), [], "rollback after grub-install did not restore the original");
-        assert.ok(bootArea().equals(area0), "rollback did not restore the MBR and the embedding area byte for byte");
+        assert.deepEqual(diffPrints(original, await fingerprint(root, "deb12-itools")), [], `${what}: rollback did not restore the tree`);
       } finally {
         await execa("umount", [root]);
       }
-      say(`agent mode: grub-install run, rollback restored the original and the boot area (${Math.round(p.run.ms / 1000)} s)`);
+      assert.ok(bootArea().equals(area0), `${what}: rollback did not restore the MBR and the embedding area byte for byte`);
     },
     { unmounted: true },
   );
+}
+
+test("deb12-itools in agent mode on its boot disk: after grub-install and grub-mkconfig, rollback restores the original", { timeout: 30 * 60_000 }, async () => {
+  assertRoot();
+  let ms = 0;
+  await onBootDisk("grub-install", async (device) => {
+    // the initramfs rebuild is left out (covered above): grub-install's own files are the point
+    const p = await agentProtocol(INPUTS("deb12-itools", { bootDevice: device }), ["--skip", "initrd"]);
+    assert.equal(p.result.status, "succeeded", `${p.result.message}\n${p.run.stderr.slice(-3000)}`);
+    const bl = p.result.steps.find((s) => s.name === "bootloader");
+    assert.ok(bl?.changes.some((c) => c.argv?.[0] === "grub-install"), "grub-install did not run");
+    ms = p.run.ms;
+  });
+  say(`agent mode: grub-install run, rollback restored the original and the boot area (${Math.round(ms / 1000)} s)`);
 });
 
 // two crash points: grub-install half-way (its files, no boot sector yet), and just after the
@@ -58,35 +70,18 @@ test("deb12-itools in agent mode on its boot disk: after grub-install and grub-m
 for (const point of ["while grub-install runs", "once the boot sector has changed"] as const) {
   test(`deb12-itools in agent mode: a SIGKILL ${point}, a re-run, then rollback: boot code and tree as they were`, { timeout: 30 * 60_000 }, async () => {
     assertRoot();
-    await withGuestDisk(
-      "deb12-itools",
-      async ({ device, root }) => {
-        const part = `${device}p1`;
-        await execa("mount", [part, root]);
-        const original = await fingerprint(root, "deb12-itools").finally(() => execa("umount", [root]));
-        const bootArea = () => realDisks.read(device, [[0, 2048 * 512]]);
-        const area0 = bootArea();
-        const mbrChanged = () => !realDisks.read(device, [[0, 440]]).equals(area0.subarray(0, 440));
-        const maps = INPUTS("deb12-itools", { bootDevice: device });
-        const killed = await agentRun(maps, ["--skip", "initrd"], point === "while grub-install runs" ? { killDuringRebuild: { phase: "grub-install", delayMs: 150 } } : { killWhen: mbrChanged });
-        assert.equal(killed.run.signal, "SIGKILL", `the agent was not killed ${point}: ${killed.run.stderr.slice(-2000)}`);
-        const wrote = mbrChanged();
-        if (point === "once the boot sector has changed") assert.ok(wrote, "killed before the boot sector changed");
-        const again = await agentProtocol(maps, ["--skip", "initrd"]);
-        assert.equal(again.result.status, "succeeded", `re-run after the kill: ${again.result.message}\n${again.run.stderr.slice(-3000)}`);
-        assert.ok(!bootArea().equals(area0), "the re-run wrote no boot code");
-        await execa("mount", [part, root]);
-        try {
-          const rb = await rollback(root);
-          assert.equal(rb.code, 0, rb.stderr);
-          assert.deepEqual(diffPrints(original, await fingerprint(root, "deb12-itools")), [], `rollback after a kill ${point} and a re-run did not restore the tree`);
-        } finally {
-          await execa("umount", [root]);
-        }
-        assert.ok(bootArea().equals(area0), "the MBR and the embedding area are not as they were");
-        say(`killed ${point} (running: ${killed.run.killedDuring?.join(" ") ?? "?"}; boot sector ${wrote ? "already GRUB's" : "not yet written"}), re-run, rollback: tree and boot area restored`);
-      },
-      { unmounted: true },
-    );
+    let report = "";
+    await onBootDisk(`killed ${point}`, async (device, _bootArea, area0) => {
+      const mbrChanged = () => !realDisks.read(device, [[0, 440]]).equals(area0.subarray(0, 440));
+      const maps = INPUTS("deb12-itools", { bootDevice: device });
+      const killed = await agentRun(maps, ["--skip", "initrd"], point === "while grub-install runs" ? { killDuringRebuild: { phase: "grub-install", delayMs: 150 } } : { killWhen: mbrChanged });
+      assert.equal(killed.run.signal, "SIGKILL", `the agent was not killed ${point}: ${killed.run.stderr.slice(-2000)}`);
+      const wrote = mbrChanged();
+      if (point === "once the boot sector has changed") assert.ok(wrote, "killed before the boot sector changed");
+      const again = await agentProtocol(maps, ["--skip", "initrd"]);
+      assert.equal(again.result.status, "succeeded", `re-run after the kill: ${again.result.message}\n${again.run.stderr.slice(-3000)}`);
+      report = `running: ${killed.run.killedDuring?.join(" ") ?? "?"}; boot sector ${wrote ? "already GRUB's" : "not yet written"}`;
+    });
+    say(`killed ${point} (${report}), re-run, rollback: tree and boot area restored`);
   });
 }
