@@ -29,10 +29,10 @@ stage() { # stage NAME COMMAND...: runs one layer, keeps its output, sums node:t
   local rc=${PIPESTATUS[0]}
   set -e
   local p f k
-  # awk alone: a grep that matches nothing (the build has no test counts) would end the run
-  p=$(awk '/^(# pass|ℹ pass) [0-9]+$/ {s+=$3} END {print s+0}' "$log_dir/$name.log")
-  f=$(awk '/^(# fail|ℹ fail|# cancelled|ℹ cancelled) [0-9]+$/ {s+=$3} END {print s+0}' "$log_dir/$name.log")
-  k=$(awk '/^(# skipped|ℹ skipped) [0-9]+$/ {s+=$3} END {print s+0}' "$log_dir/$name.log")
+  # one awk pass (and no grep: one that matches nothing, as for the build, would end the run)
+  read -r p f k < <(awk '/^(#|ℹ) [a-z]+ [0-9]+$/ {
+      if ($2 == "pass") p += $3; else if ($2 == "fail" || $2 == "cancelled") f += $3; else if ($2 == "skipped") k += $3
+    } END { print p + 0, f + 0, k + 0 }' "$log_dir/$name.log")
   passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + k))
   if [ "$rc" -ne 0 ]; then failures+=("$name"); [ "$f" -gt 0 ] || failed=$((failed + 1)); fi
   echo "=== $name: exit $rc, $p passed, $f failed, $k skipped, $(( $(date +%s) - t0 )) s"

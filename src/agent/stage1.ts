@@ -82,7 +82,8 @@ export async function runStage1(o: Stage1Options): Promise<Stage1Outcome> {
   const guest = new GuestRoot(o.root);
   const log = o.log;
   log.info(`stage 1 (${o.mode}) ${VERSION} on ${guest.root} for migration ${o.inputs.system.migrationId}`);
-  if (o.mode === "apply") await undoPreviousRun(guest, log, o.onProgress);
+  // the guest is inspected as it was before any earlier run
+  const journal = o.mode === "apply" ? await undoPreviousRun(guest, log, o.onProgress, o.disks) : undefined;
   const info = await inspectGuest(new DiskView(guest));
   log.info(`guest: ${info.os.name} (${info.os.family}/${info.os.id} ${info.os.version}), init ${info.init}, ${info.kernels.length} kernel(s), initrd ${info.initrdTool}, boot ${info.bootloader.kind}/${info.firmware}`);
   if (info.os.family === "unknown" && !(await guest.exists("/etc/fstab"))) {
@@ -96,6 +97,7 @@ export async function runStage1(o: Stage1Options): Promise<Stage1Outcome> {
     version: VERSION,
     exec: o.exec ?? chrootRunner(guest.root, log),
     disks: o.disks,
+    journal,
     onProgress: o.onProgress,
     afterChange: o.afterChange,
   });

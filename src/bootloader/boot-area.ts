@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readFileSync, readdirSync, readSync, realpathSync, writeSync } from "node:fs";
 import { basename, dirname } from "node:path";
+import { decodeField } from "../formats/fstab.ts";
 
 const SECTOR = 512;
 const BOOT_CODE = 440;
@@ -163,7 +164,7 @@ export function guestDiskNames(hostRoot: string, mountinfo = readFileSync("/proc
   const out = new Set<string>();
   for (const line of mountinfo.split("\n")) {
     const f = line.split(" ");
-    const mnt = (f[4] ?? "").replace(/\\040/g, " ");
+    const mnt = decodeField(f[4] ?? "");
     if (!f[2] || !(mnt === root || mnt.startsWith(root === "/" ? "/" : root + "/"))) continue;
     for (const d of diskNamesOf(`/sys/dev/block/${f[2]}`)) out.add(d);
   }

@@ -48,12 +48,6 @@ function word(key: string, value: string | null): string {
   return value === null ? key : `${key}=${value}`;
 }
 
-export function getArg(line: string, key: string): string | null | undefined {
-  let v: string | null | undefined;
-  for (const w of splitCmdline(line)) if (keyOf(w) === key) v = valueOf(w);
-  return v;
-}
-
 /**
  * Applies an edit to one command line. Set keys replace the first occurrence in place (later
  * duplicates are dropped); keys not present are appended unless `appendMissing` is false.

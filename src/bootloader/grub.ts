@@ -16,6 +16,8 @@ import type { GuestView } from "../guest/view.ts";
 
 const MKCONFIG_TIMEOUT_MS = 10 * 60_000;
 const NO_OS_PROBER = { GRUB_DISABLE_OS_PROBER: "true" };
+/** Where grub-pc / grub2-pc keep the i386-pc platform files that grub-install copies. */
+const GRUB_PC_PLATFORM_DIRS = ["/usr/lib/grub/i386-pc", "/usr/lib/grub2/i386-pc", "/usr/share/grub2/i386-pc"];
 /** EFI vendor directories in order of preference, per os-release ID. */
 const EFI_VENDOR: Record<string, string[]> = {
   rhel: ["redhat"],
@@ -100,7 +102,7 @@ async function planEfiFallback(ctx: FixupContext, changes: Change[], warnings: s
  */
 async function biosInstallOutputs(view: GuestView, grubDir: string): Promise<string[]> {
   const out = new Set([`${grubDir}/i386-pc/core.img`, `${grubDir}/i386-pc/boot.img`, `${grubDir}/grubenv`, `${grubDir}/fonts/unicode.pf2`]);
-  for (const d of [`${grubDir}/i386-pc`, "/usr/lib/grub/i386-pc", "/usr/lib/grub2/i386-pc", "/usr/share/grub2/i386-pc"]) for (const n of await view.readdir(d)) out.add(`${grubDir}/i386-pc/${n}`);
+  for (const d of [`${grubDir}/i386-pc`, ...GRUB_PC_PLATFORM_DIRS]) for (const n of await view.readdir(d)) out.add(`${grubDir}/i386-pc/${n}`);
   for (const n of await view.readdir(`${grubDir}/locale`)) out.add(`${grubDir}/locale/${n}`);
   for (const lang of await view.readdir("/usr/share/locale")) {
     if ((await firstFile(view, [`/usr/share/locale/${lang}/LC_MESSAGES/grub.mo`, `/usr/share/locale/${lang}/LC_MESSAGES/grub2.mo`])) !== undefined) out.add(`${grubDir}/locale/${lang}.mo`);
@@ -155,7 +157,7 @@ export async function planBootloader(ctx: FixupContext): Promise<StepPlan> {
     for (const d of ["/boot/grub2", "/boot/grub"]) if ((await ctx.view.kind(`${d}/i386-pc`)) === "dir") { grubDir = d; break; }
     if (!grubDir) {
       const twoish = posix.basename(bl.install ?? bl.mkconfig ?? "").startsWith("grub2");
-      for (const lib of ["/usr/lib/grub/i386-pc", "/usr/share/grub2/i386-pc", "/usr/lib/grub2/i386-pc"]) if ((await ctx.view.kind(lib)) === "dir") grubDir = twoish ? "/boot/grub2" : "/boot/grub";
+      for (const lib of GRUB_PC_PLATFORM_DIRS) if ((await ctx.view.kind(lib)) === "dir") { grubDir = twoish ? "/boot/grub2" : "/boot/grub"; break; }
     }
     await planBiosInstall(ctx, changes, warnings, grubDir);
   }

@@ -43,16 +43,16 @@ export class Journal {
   /** What the last rollback could not put back, and why. */
   readonly unrestored: string[] = [];
   /** The disks outside the guest root (boot code): real ones unless a test gives others. */
-  private disks: DiskAccess = realDisks;
+  private readonly disks: DiskAccess;
 
-  private constructor(guest: GuestRoot) {
+  private constructor(guest: GuestRoot, disks: DiskAccess) {
     this.guest = guest;
+    this.disks = disks;
   }
 
   /** Reads an existing journal, if any, without creating anything. */
   static async read(guest: GuestRoot, disks: DiskAccess = realDisks): Promise<Journal> {
-    const j = new Journal(guest);
-    j.disks = disks;
+    const j = new Journal(guest, disks);
     const kind = await guest.kind(GUEST_JOURNAL);
     if (kind && kind !== "file") throw new FixupError("GUEST_UNSAFE", `${GUEST_JOURNAL} in the guest is a ${kind}, not a file; remove it and run again`);
     const text = await guest.readText(GUEST_JOURNAL);

@@ -28,6 +28,11 @@ export interface RunOptions {
   onProgress?: (line: string) => void;
   /** Raw disk access for boot code backups; golden tests give disks in memory. */
   disks?: DiskAccess;
+  /**
+   * The journal of an earlier run, already rolled back by the caller (who had to inspect the
+   * guest as it was before); without it, apply mode rolls back here.
+   */
+  journal?: Journal;
   /** Test hook: called after each applied change (crash-injection tests kill the process here). */
   afterChange?: (n: number) => void;
 }
@@ -90,7 +95,7 @@ export async function runSteps(guest: GuestRoot, steps: FixupStep[], base: BaseC
 
   const overlay = new OverlayView(guest);
   let journal: Journal | undefined;
-  if (opts.mode === "apply") journal = await undoPreviousRun(guest, log, opts.onProgress, opts.disks);
+  if (opts.mode === "apply") journal = opts.journal ?? (await undoPreviousRun(guest, log, opts.onProgress, opts.disks));
 
   // every step checks the inputs against the guest before the first change of any step
   for (const step of steps) {

@@ -55,8 +55,9 @@ export const foreignTools: FixupStep = {
     const warnings: string[] = [];
     const disabled: string[] = [];
     // /etc/rc3.d is a link to /etc/rc.d/rc3.d on RHEL: visit each real directory once
-    const rcDirs: string[] = [];
-    for (const d of RC_DIRS) if ((await view.kind(d)) === "dir") rcDirs.push(d);
+    // listed once: every SysV name of every tool is looked for in each of them
+    const rcDirs = new Map<string, string[]>();
+    for (const d of RC_DIRS) if ((await view.kind(d)) === "dir") rcDirs.set(d, await view.readdir(d));
     for (const t of FOREIGN_TOOLS) {
       for (const unit of t.units) {
         const mask = `${MASK_DIR}/${unit}`;
@@ -66,8 +67,8 @@ export const foreignTools: FixupStep = {
         disabled.push(`${unit} (${t.what}): masked, ${mask} -> /dev/null`);
       }
       for (const name of t.sysv) {
-        for (const d of rcDirs) {
-          for (const n of await view.readdir(d)) {
+        for (const [d, names] of rcDirs) {
+          for (const n of names) {
             const m = /^S(\d\d)(.+)$/.exec(n);
             if (!m || m[2] !== name) continue;
             const to = posix.join(d, `K${m[1]}${name}`);

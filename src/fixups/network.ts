@@ -25,9 +25,10 @@ export const network: FixupStep = {
   fatal: false,
   failCode: "NETWORK_FAILED",
 
-  async validate({ view, inputs }) {
+  async validate({ info, inputs }) {
     if (!inputs.network.interfaces.length) return;
-    const res = await resolveGuestNics(view, inputs);
+    // validation runs before any change: the inspection of the guest is still current
+    const res = resolveNics(info.network, inputs);
     if (res.errors.length) throw new FixupError("INPUT_CONTRADICTORY", res.errors.join("; "), "network");
   },
 

@@ -9,7 +9,7 @@ import type { GuestView } from "../guest/view.ts";
 import { ShellVars } from "../formats/shell-vars.ts";
 import { SENTINEL_LOG } from "../protocol/files.ts";
 import type { FixupStep } from "./types.ts";
-import { DEFAULT_TARGET_LINK, INITTAB, SYSCONFIG_INIT, initdefaultLine, setInitdefault, stage2Options, usesSystemd, usesSysv } from "./stage2-state.ts";
+import { DEFAULT_TARGET_LINK, INITTAB, SYSCONFIG_INIT, UNIT_DIRS, initdefaultLine, setInitdefault, stage2Options, usesSystemd, usesSysv } from "./stage2-state.ts";
 
 /** The drop-ins that open rescue and emergency mode without a password, while stage 2 lasts. */
 export const NO_PASSWORD_DROPINS = [
@@ -34,7 +34,8 @@ ExecStart=-/bin/sh -c 'echo "osam-fixup: ${unit} mode during the migration; see 
 }
 
 async function rescueTarget(view: GuestView): Promise<string> {
-  for (const d of ["/lib/systemd/system", "/usr/lib/systemd/system"]) {
+  // the vendor unit directories (not /etc)
+  for (const d of UNIT_DIRS.slice(1)) {
     if (await view.exists(`${d}/rescue.target`)) return `${d}/rescue.target`;
   }
   return "/lib/systemd/system/rescue.target";

@@ -89,11 +89,6 @@ export function parseState(text: string): string | undefined {
   return text.split("\n").find((l) => !l.startsWith("#"))?.trim() || undefined;
 }
 
-export async function readState(view: GuestView, name: StateName): Promise<string | undefined> {
-  const t = await view.readText(stage2Path(name));
-  return t === undefined ? undefined : parseState(t);
-}
-
 /** True when stage 1 already left its stage-2 marks in this guest (a re-run without journal). */
 async function hasOurMarks(view: GuestView): Promise<boolean> {
   return (await view.exists(SENTINEL_SCRIPT)) || (await view.exists(stage2Path("manifest")));

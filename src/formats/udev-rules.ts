@@ -18,8 +18,6 @@ export interface UdevRule {
   tokens: UdevToken[];
 }
 
-export type UdevLine = { kind: "comment" | "blank"; raw: string } | { kind: "rule"; raw: string };
-
 const TOKEN = /\s*([A-Za-z_]+)(?:\{([^}]*)\})?\s*(==|!=|\+=|-=|:=|=)\s*"((?:[^"\\]|\\.)*)"\s*(?:,|$)/y;
 
 export function parseRuleTokens(text: string): UdevToken[] | undefined {
@@ -66,16 +64,6 @@ export class UdevRulesFile {
     const body = this.lines.join("\n");
     return this.trailingNewline && this.lines.length ? body + "\n" : body;
   }
-}
-
-/** The value of the first token with this key (and attr), whatever its operator class. */
-export function tokenValue(tokens: UdevToken[], key: string, attr?: string, assign?: boolean): string | undefined {
-  for (const t of tokens) {
-    if (t.key !== key || (attr !== undefined && t.attr !== attr)) continue;
-    const isAssign = t.op === "=" || t.op === ":=" || t.op === "+=";
-    if (assign === undefined || assign === isAssign) return t.value;
-  }
-  return undefined;
 }
 
 /** The MAC a rule matches on (ATTR{address}==), lower case, and the NAME it assigns. */

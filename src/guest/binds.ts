@@ -4,6 +4,7 @@ import { execa } from "execa";
 import { mkdirSync, readFileSync } from "node:fs";
 import type { Logger } from "../util/log.ts";
 import { GuestRoot } from "./guest-root.ts";
+import { decodeField } from "../formats/fstab.ts";
 
 const BINDS = ["/dev", "/proc", "/sys", "/run"] as const;
 
@@ -11,7 +12,7 @@ function mountpoints(): Set<string> {
   const set = new Set<string>();
   for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
     const f = line.split(" ");
-    if (f[4]) set.add(f[4].replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+    if (f[4]) set.add(decodeField(f[4]));
   }
   return set;
 }

@@ -1,7 +1,7 @@
 // Which block devices of the fixup VM are the replica disks, and which filesystem on them is
 // the guest's root. Disks are found by their SCSI address (scsi0:<unit> is SCSI target <unit>
 // on the VMware controller), never by the order of sdX names, which depends on probe timing.
-import { existsSync, readFileSync, readdirSync, readlinkSync, statSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { FixupError } from "../protocol/codes.ts";
 import type { Inputs } from "../protocol/inputs.ts";
@@ -134,15 +134,6 @@ export function mapPartitions(located: LocatedDisk[], sys = "/sys"): { source: s
   return out;
 }
 
-/** Resolves a symlink chain such as /dev/disk/by-uuid/X -> ../../sdb1 to the device. */
-export function realDevice(p: string): string {
-  try {
-    const l = readlinkSync(p);
-    return l.startsWith("/") ? l : join(p, "..", l);
-  } catch {
-    return p;
-  }
-}
 
 export interface RootCandidate {
   device: KnownDevice;

@@ -56,7 +56,6 @@ export class GuestRoot {
     let last: Stats | undefined = await fs.lstat(this.root);
     while (pending.length) {
       const comp = pending.shift()!;
-      if (comp === ".") continue;
       if (comp === "..") {
         done.pop(); // at the guest's root, '..' is the root itself
         if (!missing) last = await fs.lstat(this.hostOf(done));
@@ -124,12 +123,7 @@ export class GuestRoot {
 
   /** The file's text, or undefined when it does not exist. */
   async readText(guestPath: string): Promise<string | undefined> {
-    try {
-      return (await this.readFile(guestPath)).toString("utf8");
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw e;
-    }
+    return (await this.readBytes(guestPath))?.toString("utf8");
   }
 
   async readBytes(guestPath: string): Promise<Buffer | undefined> {

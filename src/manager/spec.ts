@@ -3,15 +3,14 @@
 // validated with the contract's own schemas (src/protocol/schemas.ts) before anything starts.
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
-import { Firmware, FixupOptions, SourceSystem, IfName, Mac, NetworkInterfaceMap, ReplicaDiskMap, SystemConfiguration } from "../protocol/schemas.ts";
-import type { DiskSpec, VmSpec } from "./drivers/types.ts";
-import { FIXUP_UNIT } from "./drivers/types.ts";
+import { Firmware, FixupOptions, SourceSystem, IfName, Mac, NicModel, NetworkInterfaceMap, ReplicaDiskMap, SystemConfiguration } from "../protocol/schemas.ts";
+import { VM_NAME_RE, type DiskSpec, type VmSpec } from "./drivers/types.ts";
 
 const QemuBus = z.enum(["scsi", "sata", "nvme"]);
 
 export const MigrationSpec = z.strictObject({
   /** Also the VM name and the prefix of the collected logs. */
-  migrationId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, { message: "must be 1-80 of A-Z a-z 0-9 . _ - and start with a letter or digit" }),
+  migrationId: z.string().regex(VM_NAME_RE, { message: "must be 1-80 of A-Z a-z 0-9 . _ - and start with a letter or digit" }),
   // the blueprint: the source system as in system-configuration.json, with the VM's size;
   // its interfaces come from nics[] below
   source: SourceSystem.omit({ interfaces: true }).extend({
@@ -27,7 +26,7 @@ export const MigrationSpec = z.strictObject({
         targetMac: Mac,
         targetName: IfName.optional(),
         addresses: z.array(z.string().max(64)).max(256).optional(),
-        model: z.enum(["vmxnet3", "e1000e", "e1000"]).default("vmxnet3"),
+        model: NicModel.default("vmxnet3"),
         /** vSphere port group (default "VM Network"). */
         network: z.string().max(255).optional(),
       }),
@@ -195,4 +194,3 @@ export function vmSpecOf(spec: MigrationSpec): VmSpec {
   };
 }
 
-export { FIXUP_UNIT };

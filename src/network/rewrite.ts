@@ -55,7 +55,9 @@ function newMac(r: Renames, mac: string): string {
  * ifcfg-eth1) the new contents are written over each other and leftovers removed, since
  * every new content was computed from the originals.
  */
-export async function editsToChanges(view: GuestView, edits: FileEdit[]): Promise<{ changes: Change[]; warnings: string[] }> {
+export async function editsToChanges(view: GuestView, all: FileEdit[]): Promise<{ changes: Change[]; warnings: string[] }> {
+  // an edit that changes nothing must not count as a rename source or target below
+  const edits = all.filter((e) => e.from !== e.to || e.after !== e.before);
   const changes: Change[] = [];
   const warnings: string[] = [];
   const froms = new Set(edits.map((e) => e.from));
@@ -132,7 +134,7 @@ export async function rewriteIfcfg(view: GuestView, r: Renames): Promise<FileEdi
       edits.push({ from: "/etc/sysconfig/network", to: "/etc/sysconfig/network", before: net, after: v.toString(), why: `default gateway device ${g} becomes ${renameOne(g, r.names)}` });
     }
   }
-  return edits.filter((e) => e.from !== e.to || e.after !== e.before);
+  return edits;
 }
 
 function whyIface(dev: string, newDev: string, hasMac: boolean): string {
@@ -177,7 +179,7 @@ export async function rewriteWicked(view: GuestView, r: Renames): Promise<FileEd
     const to = m ? posix.join(WICKED_DIR, `ifroute-${renameOne(m[1]!, r.names)}`) : file;
     if (to !== file || after !== before) edits.push({ from: file, to, before, after, why: m ? `routes of ${m[1]} follow it to ${renameOne(m[1]!, r.names)}` : "routes name the renamed interfaces" });
   }
-  return edits.filter((e) => e.from !== e.to || e.after !== e.before);
+  return edits;
 }
 
 // ---- NetworkManager keyfiles ----
@@ -214,7 +216,7 @@ export async function rewriteKeyfiles(view: GuestView, r: Renames): Promise<File
     const newStem = id !== undefined && stem === id ? newId! : renameInLabel(stem, names);
     edits.push({ from: file, to: posix.join(posix.dirname(file), newStem + ext), before, after: k.toString(), why: `connection ${id ?? base}${iface ? ` (${iface})` : ""} follows ${iface ?? nic?.sourceName ?? "its NIC"} to ${k.get("connection", "interface-name") ?? nic?.newName}` });
   }
-  return edits.filter((e) => e.from !== e.to || e.after !== e.before);
+  return edits;
 }
 
 // ---- ifupdown ----

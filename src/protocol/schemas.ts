@@ -62,6 +62,9 @@ export const FixupOptions = z.strictObject({
   removeForeignTools: z.boolean().optional(),
 });
 
+/** NIC models the target VM may have (the manager's spec uses the same list). */
+export const NicModel = z.enum(["vmxnet3", "e1000e", "e1000"]);
+
 export const SystemConfiguration = z.strictObject({
   migrationId: z
     .string()
@@ -70,7 +73,7 @@ export const SystemConfiguration = z.strictObject({
   target: z.strictObject({
     firmware: Firmware,
     scsiController: z.enum(["pvscsi", "lsilogic", "lsisas"]),
-    nicModel: z.enum(["vmxnet3", "e1000e", "e1000"]),
+    nicModel: NicModel,
   }),
   options: FixupOptions.optional(),
 });

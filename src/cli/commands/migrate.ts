@@ -5,7 +5,7 @@ import { Manager, type Job, type ManagerEvent } from "../../manager/manager.ts";
 import { Progress } from "../../manager/progress.ts";
 import { loadSpec, SpecError } from "../../manager/spec.ts";
 import { StateError } from "../../manager/state.ts";
-import { STEPS } from "../../manager/steps.ts";
+import { STEP_NAMES } from "../../manager/steps.ts";
 import { type Command, UsageError, parse, str } from "../args.ts";
 
 export const DEFAULT_LOG_DIR = "/common/logs/admin";
@@ -41,7 +41,7 @@ vsphere driver (credentials only from the environment or a file, never from argu
   --vsphere-datastore NAME     datastore for the VM's files (default: the first one)
   --insecure                   do not verify the server's TLS certificate
 
-Steps: ${STEPS.map((s) => s.name).join(", ")}
+Steps: ${STEP_NAMES.join(", ")}
 
 Exit status: 0 every migration succeeded, 1 one or more failed, 2 bad usage or a bad spec.`;
 

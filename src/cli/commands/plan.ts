@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import { runStage1 } from "../../agent/stage1.ts";
+import { exitCodeOf } from "../../agent/agent.ts";
 import { planJson, renderPlan, writePlanTree } from "../../engine/render.ts";
 import { Logger } from "../../util/log.ts";
 import { type Command, list, need, noPositionals, parse, str } from "../args.ts";
@@ -51,6 +52,6 @@ export const planCommand: Command = {
       if (out) process.stderr.write(`plan: wrote ${written.length} file(s) under ${resolve(out)}\n`);
       process.stderr.write(result.status === "succeeded" ? `plan: ${outcome.planned.length} change(s); nothing was changed\n` : `plan: failed (code ${result.code}): ${result.message}\n`);
     }
-    return result.status === "succeeded" ? 0 : [100, 101, 102].includes(result.code) ? 2 : 1;
+    return exitCodeOf(result);
   },
 };

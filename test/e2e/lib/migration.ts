@@ -5,7 +5,7 @@
 // powers off) and once more to print its marker. Everything is kept in the run directory.
 // This module only collects facts; the tests assert on them.
 import { execa } from "execa";
-import { existsSync, readFileSync, statSync, writeFileSync, openSync, readSync, closeSync } from "node:fs";
+import { existsSync, statSync, writeFileSync, openSync, readSync, closeSync } from "node:fs";
 import { join } from "node:path";
 import { createDriver, sleep, type Driver, type Vm, type VmSpec } from "../../../src/manager/drivers/index.ts";
 import { FIXUP_FILES, DEFAULT_FIXUP_DIR, collectedLogName } from "../../../src/protocol/files.ts";
@@ -362,9 +362,4 @@ export async function runUnfixedBoot(variant: Variant, o: E2eOptions = {}): Prom
     await vm.close();
     await driver.close();
   }
-}
-
-/** Reads a kept result file again (for reports). */
-export function readRun(runDir: string): unknown {
-  return JSON.parse(readFileSync(join(runDir, "e2e-run.json"), "utf8"));
 }

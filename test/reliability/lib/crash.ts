@@ -12,6 +12,7 @@ import type { Variant } from "../../helpers/images.ts";
 import { baseDisk, scratchDir, withGuestDisk } from "./disk.ts";
 import { apply, childCpuSeconds, rollback, writeInputs, type MidRebuildKill, type RunResult } from "./run.ts";
 import { diffPrints, fingerprint, type Print, type Regenerated } from "./tree.ts";
+import { prng } from "../../helpers/fuzz.ts";
 
 export interface Family {
   name: string;
@@ -186,16 +187,9 @@ export async function sweep(ref: Reference, points: CrashPoint[], workers: numbe
   return { survived, failed };
 }
 
-/** A seeded choice of k boundaries before the initramfs rebuild (mulberry32). */
+/** A seeded choice of k boundaries before the initramfs rebuild. */
 export function sampleBoundaries(ref: Reference, k: number, seed: number): number[] {
-  let a = seed >>> 0;
-  const rnd = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rnd = prng(seed);
   // before the rebuild: a kill there costs no rebuild of its own (the chain's mid-rebuild kill
   // and its last re-run cover the rebuild), and the sample always ends with the last change
   // before it, where the new configuration is complete and the old image still in place

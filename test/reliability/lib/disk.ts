@@ -48,15 +48,6 @@ export function mountsOf(device: string): string[] {
     .map((l) => unescapeMount(l.split(" ")[4] ?? ""));
 }
 
-/** Loop devices backed by files under dir (what a failed test could leave behind). */
-export async function loopsUnder(dir: string): Promise<string[]> {
-  const r = await execa("losetup", ["-n", "-O", "NAME,BACK-FILE", "-l"], { reject: false });
-  return String(r.stdout)
-    .split("\n")
-    .map((l) => l.trim().split(/\s+/))
-    .filter((f) => f.length >= 2 && (f[1] ?? "").startsWith(dir + "/"))
-    .map((f) => f[0]!);
-}
 
 async function attach(file: string, partitioned: boolean): Promise<string> {
   const dev = (await execa("losetup", ["-f", "--show", ...(partitioned ? ["-P"] : []), file])).stdout.trim();

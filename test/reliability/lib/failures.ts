@@ -9,7 +9,7 @@ import { FIXUP_FILES } from "../../../src/protocol/files.ts";
 import type { Result } from "../../../src/protocol/schemas.ts";
 import type { Variant } from "../../helpers/images.ts";
 import { scratchDir } from "./disk.ts";
-import { type RunOptions, type RunResult, runCli, writeInputs } from "./run.ts";
+import { type RunOptions, type RunResult, apply, runCli, writeInputs } from "./run.ts";
 
 /** A script that replaces a guest tool: writes half of `target` (an argv position or path), says why on stderr, exits 1. */
 export function halfWriteWrapper(tool: string, target: { argFromEnd: number } | { path: string }, why: string): string {
@@ -60,7 +60,7 @@ export async function applyProtocol(root: string, maps: { system: unknown; disks
   const dir = scratchDir("fixup-");
   const inputs = writeInputs(join(dir, "inputs"), maps);
   const fixupDir = join(dir, "fixup");
-  const run = await runCli(["apply", "--root", root, "--inputs", inputs, "--fixup-dir", fixupDir, "-q", ...extra]);
+  const run = await apply(root, inputs, { fixupDir, extra });
   return { run, ...readOutcome(fixupDir), fixupDir };
 }
 

@@ -5,6 +5,7 @@ import { spawn } from "node:child_process";
 import { readFileSync, readdirSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { REPO } from "../../helpers/tree.ts";
+import { FIXUP_FILES } from "../../../src/protocol/files.ts";
 
 const CLI = join(REPO, "src/cli/main.ts");
 const RUN_TIMEOUT_MS = 20 * 60_000;
@@ -39,7 +40,6 @@ export interface RunOptions {
   killDuringRebuild?: MidRebuildKill;
   /** Kill the group as soon as this returns true (polled every 50 ms). */
   killWhen?: () => boolean;
-  timeoutMs?: number;
 }
 
 interface ProcInfo {
@@ -99,13 +99,13 @@ export function runCli(args: string[], opts: RunOptions = {}): Promise<RunResult
   let killedDuring: string[] | undefined;
   let poll: NodeJS.Timeout | undefined;
   const timer = setTimeout(() => {
-    stderr += `\n[test] run timed out after ${opts.timeoutMs ?? RUN_TIMEOUT_MS} ms; killing the group\n`;
+    stderr += `\n[test] run timed out after ${RUN_TIMEOUT_MS} ms; killing the group\n`;
     try {
       process.kill(-pgrp, "SIGKILL");
     } catch {
       // already gone
     }
-  }, opts.timeoutMs ?? RUN_TIMEOUT_MS);
+  }, RUN_TIMEOUT_MS);
   const mid = opts.killDuringRebuild;
   const when = opts.killWhen;
   if (mid || when) {
@@ -148,9 +148,9 @@ export function rollback(root: string): Promise<RunResult> {
 /** The three input maps written as files into dir. */
 export function writeInputs(dir: string, maps: { system: unknown; disks: unknown; network: unknown }): string {
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "system-configuration.json"), JSON.stringify(maps.system, null, 2));
-  writeFileSync(join(dir, "replica-disk-map.json"), JSON.stringify(maps.disks, null, 2));
-  writeFileSync(join(dir, "network-interface-map.json"), JSON.stringify(maps.network, null, 2));
+  writeFileSync(join(dir, FIXUP_FILES.systemConfiguration), JSON.stringify(maps.system, null, 2));
+  writeFileSync(join(dir, FIXUP_FILES.replicaDiskMap), JSON.stringify(maps.disks, null, 2));
+  writeFileSync(join(dir, FIXUP_FILES.networkInterfaceMap), JSON.stringify(maps.network, null, 2));
   return dir;
 }
 

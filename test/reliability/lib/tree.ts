@@ -9,6 +9,7 @@
 import { createHash } from "node:crypto";
 import { lstat, readdir, readFile, readlink } from "node:fs/promises";
 import { join } from "node:path";
+import { diffPrints as diffAll } from "../../helpers/tree.ts";
 
 /** Files a tool rewrites with new bytes on every run (timestamps inside), and why. */
 export interface Regenerated {
@@ -62,9 +63,7 @@ export async function fingerprint(root: string, scope: string, except: Regenerat
 
 /** Lines describing how b differs from a (empty when identical). */
 export function diffPrints(a: Print, b: Print, limit = 40): string[] {
-  const d: string[] = [];
-  for (const [k, v] of a) if (b.get(k) !== v) d.push(`${k}: ${v} -> ${b.get(k) ?? "(gone)"}`);
-  for (const [k, v] of b) if (!a.has(k)) d.push(`${k}: (new) ${v}`);
+  const d = diffAll(a, b);
   return d.length > limit ? [...d.slice(0, limit), `... and ${d.length - limit} more`] : d;
 }
 

@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import { GuestRoot } from "../../../src/guest/guest-root.ts";
 import { DiskView } from "../../../src/guest/view.ts";
 import { inspectNetwork } from "../../../src/network/inspect.ts";
+import { inspectGuest } from "../../../src/guest/inspect.ts";
 import { resolveNics } from "../../../src/network/mapping.ts";
 import { renamesOf, rewriteNetplanText } from "../../../src/network/rewrite.ts";
 import { network } from "../../../src/fixups/network.ts";
@@ -101,7 +102,7 @@ test("validate stops the run with INPUT_CONTRADICTORY and the guest byte-identic
   const d = await tree({ "etc/network/interfaces": "auto ens3\niface ens3 inet dhcp\n", "etc/default/grub": 'GRUB_CMDLINE_LINUX=""\n' });
   try {
     const inp = inputs([{ sourceMac: "52:54:00:00:00:99", targetMac: "00:50:56:00:00:01" }]);
-    await assert.rejects(network.validate!({ view: view(d), inputs: inp, info: {} as never, devices: [], log: new Logger() }), (e: unknown) => e instanceof FixupError && e.codeName === "INPUT_CONTRADICTORY");
+    await assert.rejects(network.validate!({ view: view(d), inputs: inp, info: await inspectGuest(view(d)), devices: [], log: new Logger() }), (e: unknown) => e instanceof FixupError && e.codeName === "INPUT_CONTRADICTORY");
     const before = await fingerprint(d);
     const { result } = await runStage1({ root: d, inputs: inp, mode: "apply", log: new Logger(), only: ["network"] });
     assert.equal(result.status, "failed");

@@ -210,12 +210,17 @@ export class QemuVm implements Vm {
     await this.cmd("addCdrom", "device_add", dev);
   }
 
+  /** Every device that can boot, in the order QEMU's boot indexes are given out. */
+  private bootDevices(): BootDevice[] {
+    const all: BootDevice[] = this.state.spec.disks.map((d) => ({ kind: "disk" as const, unit: d.unit }));
+    if (this.state.spec.fixupDisk) all.push({ kind: "disk", unit: FIXUP_UNIT });
+    if (this.state.cdrom) all.push({ kind: "cdrom" });
+    this.state.spec.nics.forEach((_, index) => all.push({ kind: "nic", index }));
+    return all;
+  }
+
   private bootables(): string[] {
-    const keys = this.state.spec.disks.map((d) => diskId(d.unit));
-    if (this.state.spec.fixupDisk) keys.push(diskId(FIXUP_UNIT));
-    if (this.state.cdrom) keys.push(CDROM_ID);
-    this.state.spec.nics.forEach((_, i) => keys.push(nicId(i)));
-    return keys;
+    return this.bootDevices().map(bootKey);
   }
 
   private async applyBootOrder(): Promise<void> {
@@ -287,12 +292,8 @@ export class QemuVm implements Vm {
     if ((await this.runState()) === "absent") return [...this.state.bootOrder];
     // read back what QEMU holds, so a test sees the effect of the QMP calls, not our intent
     const present = await this.peripherals();
-    const all: BootDevice[] = [...this.state.spec.disks.map((d) => ({ kind: "disk" as const, unit: d.unit }))];
-    if (this.state.spec.fixupDisk) all.push({ kind: "disk", unit: FIXUP_UNIT });
-    if (this.state.cdrom) all.push({ kind: "cdrom" });
-    this.state.spec.nics.forEach((_, index) => all.push({ kind: "nic", index }));
     const withIdx: { b: BootDevice; i: number }[] = [];
-    for (const b of all) {
+    for (const b of this.bootDevices()) {
       const k = bootKey(b);
       if (!present.has(k)) continue;
       const i = await this.cmd<number>("getBootOrder", "qom-get", { path: `/machine/peripheral/${k}`, property: "bootindex" });

@@ -514,7 +514,7 @@ export class VsphereDriver implements Driver {
       if (!ds) throw new Error("no datastore");
       this.datastore = ds;
     }
-    const gom = c.sc.guestOperationsManager;
+    const gom = c.serviceContent.guestOperationsManager;
     if (!gom) throw new Error("the server has no guest operations manager");
     const p = await c.props(toRef(gom), ["fileManager"]);
     this.fileManager = toRef(p.fileManager);

@@ -178,10 +178,6 @@ export class VimClient {
     return (body[`${method}Response`] as Node | undefined)?.returnval;
   }
 
-  get sc(): Node {
-    return this.serviceContent;
-  }
-
   ref(name: string): MoRef {
     const r = this.serviceContent[name];
     if (!r) throw new Error(`the server has no ${name}`);
