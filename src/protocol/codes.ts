@@ -12,6 +12,7 @@ export const CODES = {
   GUEST_UNSUPPORTED: { code: 203, summary: "the guest OS or its layout is not supported" },
   GUEST_NO_SPACE: { code: 204, summary: "not enough free space on / or /boot, or the root is not writable" },
   GUEST_UNSAFE: { code: 205, summary: "the guest contains a path that would escape its root or is not the expected file type" },
+  GUEST_LEFTOVER: { code: 206, summary: "a boot-critical file would still name a source disk or NIC that the target does not have; nothing was changed" },
   FSTAB_FAILED: { code: 300, summary: "the root filesystem entry in fstab could not be fixed" },
   INITRD_FAILED: { code: 310, summary: "rebuilding the initramfs failed; the previous image was restored" },
   INITRD_TOOL_MISSING: { code: 311, summary: "the guest has no dracut, update-initramfs or mkinitrd" },
