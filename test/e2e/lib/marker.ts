@@ -1,5 +1,11 @@
-// The facts a test image prints on ttyS0 when it reaches multi-user.target
-// (test/images/guest/e2e-marker): one line "E2E-MARKER {json}".
+// The facts a test image prints on its serial console once a normal boot has finished
+// (test/images/guest/e2e-marker): one line "E2E-MARKER {json}". And the checks every e2e
+// migration makes on them after stage 2: what it removes is gone, the boot is clean, the
+// tools it installs run.
+import assert from "node:assert/strict";
+import { posix } from "node:path";
+import { GUEST_BACKUP_DIR, GUEST_DATA_DIR, GUEST_JOURNAL, stage2Path } from "../../../src/protocol/files.ts";
+
 export interface MarkerLink {
   name: string;
   mac: string;
@@ -20,10 +26,24 @@ export interface Marker {
   /** interface -> addresses with prefix */
   ipv4: Record<string, string[]>;
   defaultTarget: string;
+  /** systemctl is-system-running, once the boot has finished (and 5 s later). */
   state: string;
   failed: string[];
   virt: string;
+  /** osam units, unit links, drop-ins, init scripts and rc links. */
   osamFiles: string[];
+  /** Everything under the product's guest directory, backups as one directory. */
+  osamTree: string[];
+  /** The first line of the sentinel's status file ("" when there is none). */
+  stage2Status: string;
+  /** dpkg's status of open-vm-tools ("install ok installed"). */
+  toolsPackage: string;
+  /** "yes" when a vmtoolsd process runs. */
+  vmtoolsd: string;
+  /** systemctl show of open-vm-tools.service (states, result, condition). */
+  toolsUnit: string;
+  /** The unit's journal of this boot, lines joined by "|". */
+  toolsLog: string;
   cmdline: string;
   uptime: string;
 }
@@ -58,4 +78,27 @@ export function parseMarker(serial: string): Marker | undefined {
     (ipv4[dev] ??= []).push(addr);
   }
   return { ...found, links, ipv4 };
+}
+
+/** What stage 2 keeps in the guest: the records (status, README, journal, backups). */
+const KEPT = new Set([posix.dirname(GUEST_DATA_DIR), GUEST_DATA_DIR, GUEST_JOURNAL, GUEST_BACKUP_DIR, stage2Path("status"), stage2Path("readme"), stage2Path("foreignTools")]);
+
+/** What stage 1 installed for stage 2 and is still in the guest: the script, its units, the manifest, the state files. */
+export function stage2Leftovers(m: Marker): string[] {
+  return [...m.osamFiles, ...m.osamTree.filter((p) => !KEPT.has(p))];
+}
+
+export function assertStage2Gone(m: Marker, at: string): void {
+  assert.deepEqual(stage2Leftovers(m), [], `stage 2 left these behind ${at}`);
+  assert.match(m.stage2Status, /^done\b/, `the sentinel's status is "${m.stage2Status}" ${at}`);
+}
+
+export function assertCleanBoot(m: Marker, at: string): void {
+  assert.deepEqual(m.failed, [], `failed units ${at}`);
+  assert.equal(m.state, "running", `system state ${at}`);
+}
+
+export function assertToolsRun(m: Marker, at: string): void {
+  assert.equal(m.toolsPackage, "install ok installed", `open-vm-tools package ${at}`);
+  assert.equal(m.vmtoolsd, "yes", `vmtoolsd does not run; open-vm-tools.service: ${m.toolsUnit}; its journal: ${m.toolsLog} ${at}`);
 }
