@@ -3,7 +3,8 @@
 // image's facts (the same facts the e2e harness derives its maps from). Then the collected logs
 // must be under --log-dir with their contract names, and the replica, booted once more, must
 // print a marker showing root on PVSCSI, exactly eth0 with the mapped MAC and the source's
-// address, and the default target restored. The run directory is kept and printed.
+// address, the default target restored, nothing of stage 2 left, a clean boot (running, no
+// failed unit) and vmtoolsd running. The run directory is kept and printed.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execa } from "execa";
@@ -14,7 +15,7 @@ import { Result } from "../../src/protocol/schemas.ts";
 import { ensureDisk, ensureRootfs, DEFAULT_VARIANT } from "../helpers/images.ts";
 import { ensureFixupDisk, ensureToolsIso } from "./lib/artifacts.ts";
 import { buildMaps, defaultTargetOf } from "./lib/maps.ts";
-import { parseMarker } from "./lib/marker.ts";
+import { assertCleanBoot, assertStage2Gone, assertToolsRun, parseMarker } from "./lib/marker.ts";
 import { tail, vmSpec, waitBoot } from "./lib/migration.ts";
 import { newRunDir, REPO } from "./lib/paths.ts";
 
@@ -127,4 +128,7 @@ test(`osam-fixup migrate drives the ${variant} migration end to end on QEMU`, { 
   assert.deepEqual([...m.links].sort((a, b) => a.name.localeCompare(b.name)), wantLinks, `links ${at}`);
   assert.deepEqual(m.ipv4, { eth0: [img.meta.nics[0]!.ipv4] }, `addresses ${at}`);
   assert.equal(m.defaultTarget, defaultTarget, `default target ${at}`);
+  assertStage2Gone(m, at);
+  assertCleanBoot(m, at);
+  assertToolsRun(m, at);
 });

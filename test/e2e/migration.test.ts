@@ -1,14 +1,15 @@
 // End-to-end: each selected test image, built as on KVM, is migrated by the real binary on the
 // real fixup disk onto emulated VMware hardware (PVSCSI + vmxnet3), then must boot with its
 // root on the PVSCSI disk, its NICs named eth0.. by MAC with the source's addresses, its
-// default target restored and the sentinel gone. Each check is its own subtest, so a failure
-// names exactly what broke; the run directory (printed) keeps every serial log and the files
-// the agent returned.
+// default target restored, the sentinel gone, a clean boot and VMware Tools running. Each
+// check is its own subtest, so a failure names exactly what broke; the run directory (printed)
+// keeps every serial log and the files the agent returned.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { runE2eMigration, tail, type E2eRun } from "./lib/migration.ts";
 import { selectedVariants } from "./variants.ts";
+import { assertCleanBoot, assertStage2Gone, assertToolsRun } from "./lib/marker.ts";
 
 const MIN = 60_000;
 
@@ -62,9 +63,17 @@ for (const variant of selectedVariants()) {
       assert.ok(m, noMarker());
       assert.equal(m.defaultTarget, run.expectDefaultTarget, `${at}`);
     });
-    await t.test("the sentinel is gone", () => {
+    await t.test("stage 2 removed itself: script, units, manifest and state files gone, status done", () => {
       assert.ok(m, noMarker());
-      assert.deepEqual(m.osamFiles, [], `${at}`);
+      assertStage2Gone(m, at);
+    });
+    await t.test("the boot finished running, with no failed unit", () => {
+      assert.ok(m, noMarker());
+      assertCleanBoot(m, at);
+    });
+    await t.test("open-vm-tools is installed and vmtoolsd runs", () => {
+      assert.ok(m, noMarker());
+      assertToolsRun(m, at);
     });
     t.diagnostic(`timings (s): ${JSON.stringify(run.timings)}; run directory ${run.runDir}`);
   });
