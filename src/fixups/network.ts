@@ -5,18 +5,14 @@ import type { Change } from "../engine/changes.ts";
 import type { GuestView } from "../guest/view.ts";
 import type { Inputs } from "../protocol/inputs.ts";
 import { hasCloudInit, inspectNetwork } from "../network/inspect.ts";
-import { renameNicsEnabled, resolveNics, type Resolution } from "../network/mapping.ts";
-import { editsToChanges, renamesOf, rewriteIfcfg, rewriteIfupdown, rewriteKeyfiles, rewriteNetplan, rewriteNetworkd, rewriteWicked } from "../network/rewrite.ts";
-import { cloudInitChange, planPins } from "../network/pin.ts";
+import { describeNic, renameNicsEnabled, resolveNics, type Resolution } from "../network/mapping.ts";
+import { editsToChanges, renamesOf, type FileEdit } from "../network/rewrite.ts";
+import { cloudInitChange } from "../network/pin.ts";
+import { NET_SYSTEMS } from "../network/systems/index.ts";
 import type { FixupStep } from "./types.ts";
 
 export async function resolveGuestNics(view: GuestView, inputs: Inputs): Promise<Resolution> {
   return resolveNics(await inspectNetwork(view), inputs);
-}
-
-export function describeNic(n: Resolution["nics"][number]): string {
-  const how = { mac: "found by MAC", inventory: "named by source.interfaces", name: "found by name", none: "not found" }[n.foundBy];
-  return `${n.sourceName ?? "?"} (${n.sourceMac}) -> ${n.newName} (${n.targetMac}), ${how}${n.configured ? "" : ", no configuration"}`;
 }
 
 export const network: FixupStep = {
@@ -37,20 +33,20 @@ export const network: FixupStep = {
     const res = await resolveGuestNics(view, inputs);
     if (res.errors.length) throw new FixupError("INPUT_CONTRADICTORY", res.errors.join("; "), "network");
     for (const n of res.nics) log.info(`network: ${describeNic(n)}`);
-    const rename = renameNicsEnabled(inputs);
-    const r = renamesOf(res.nics);
-    const edits = [
-      ...(await rewriteIfcfg(view, r)),
-      ...(await rewriteWicked(view, r)),
-      ...(await rewriteKeyfiles(view, r)),
-      ...(await rewriteIfupdown(view, r)),
-      ...(await rewriteNetplan(view, r)),
-      ...(await rewriteNetworkd(view, r)),
-    ];
+    const input = { renames: renamesOf(res.nics), renameNics: renameNicsEnabled(inputs) };
+    const edits: FileEdit[] = [];
+    const other: Change[] = [];
+    const warnings: string[] = [];
+    for (const s of NET_SYSTEMS) {
+      const out = await s.rewrite(view, input);
+      edits.push(...(out.edits ?? []));
+      other.push(...(out.changes ?? []));
+      warnings.push(...(out.warnings ?? []));
+    }
+    // all edits at once: a name can move from one file to another (ifcfg-eth0 <-> ifcfg-eth1)
     const moved = await editsToChanges(view, edits);
-    const pins = await planPins(view, r, rename);
-    const changes: Change[] = [...moved.changes, ...pins.changes];
+    const changes: Change[] = [...moved.changes, ...other];
     if (await hasCloudInit(view)) changes.push(cloudInitChange());
-    return { changes, warnings: [...res.warnings, ...moved.warnings, ...pins.warnings] };
+    return { changes, warnings: [...res.warnings, ...moved.warnings, ...warnings] };
   },
 };

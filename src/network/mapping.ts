@@ -120,3 +120,9 @@ export function resolveNics(ifaces: NetInterfaceInfo[], inputs: Pick<Inputs, "ne
   }
   return { nics, errors, warnings };
 }
+
+/** One line per NIC, for the step's log and `osam-fixup inspect --inputs`. */
+export function describeNic(n: NicPlan): string {
+  const how = { mac: "found by MAC", inventory: "named by source.interfaces", name: "found by name", none: "not found" }[n.foundBy];
+  return `${n.sourceName ?? "?"} (${n.sourceMac}) -> ${n.newName} (${n.targetMac}), ${how}${n.configured ? "" : ", no configuration"}`;
+}

@@ -15,11 +15,11 @@ import type { Change } from "../engine/changes.ts";
 import type { GuestView } from "../guest/view.ts";
 import { UdevRulesFile, formatRule, ruleMacName, type UdevToken } from "../formats/udev-rules.ts";
 import { planKernelArgs } from "../bootloader/cmdline.ts";
-import { UDEV_RULES_DIR } from "./inspect.ts";
 import type { NicPlan } from "./mapping.ts";
 import type { Renames } from "./rewrite.ts";
 
-export const PERSISTENT_NET = "/etc/udev/rules.d/70-persistent-net.rules";
+export const UDEV_RULES_DIR = "/etc/udev/rules.d";
+export const PERSISTENT_NET = `${UDEV_RULES_DIR}/70-persistent-net.rules`;
 /** dracut installs 70-persistent-net.rules only when host-only; the pins must be there anyway. */
 export const DRACUT_CONF = "/etc/dracut.conf.d/70-osam-persistent-net.conf";
 export const CLOUD_INIT_CFG = "/etc/cloud/cloud.cfg.d/99-osam-disable-network-config.cfg";

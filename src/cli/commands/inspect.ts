@@ -11,8 +11,7 @@ import { FixupError } from "../../protocol/codes.ts";
 import { FIXUP_FILES } from "../../protocol/files.ts";
 import { parseInput, type Inputs } from "../../protocol/inputs.ts";
 import { NetworkInterfaceMap, SystemConfiguration } from "../../protocol/schemas.ts";
-import { resolveNics, type Resolution } from "../../network/mapping.ts";
-import { describeNic } from "../../fixups/network.ts";
+import { describeNic, resolveNics, type Resolution } from "../../network/mapping.ts";
 
 const usage = `Usage: osam-fixup inspect --root DIR [--inputs DIR] [--json]
 
