@@ -3,21 +3,12 @@
 # the pinned npm packages, images on first use), builds the binary, then runs every layer:
 # type check, lint, schema check, unit + golden, the built binary, integration in real Debian
 # chroots, the vSphere driver against vcsim, and end-to-end boots on emulated VMware hardware.
+# Sourced (test/unit/scripts/test-all.test.ts), it only defines stage and finish.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 t_all=$(date +%s)
-# OSAM_TEST_STAGES=unit,binary runs only those layers, with the same summary
-only=${OSAM_TEST_STAGES:-}
-known=" build typecheck lint schemas sentinel-embedded unit binary reliability integration vsphere e2e "
-for s in ${only//,/ }; do
-  [[ "$known" == *" $s "* ]] || { echo "OSAM_TEST_STAGES: unknown stage '$s' (known:$known)" >&2; exit 2; }
-done
-bash scripts/install-deps.sh
-if [ ! -x node_modules/.bin/node ]; then npm ci --no-audit --no-fund; fi
-export PATH="$PWD/node_modules/.bin:$PATH"
-log_dir=${OSAM_TEST_LOGS:-/var/tmp/osam-test-logs}
-mkdir -p "$log_dir"
 passed=0; failed=0; skipped=0; failures=()
+only=${OSAM_TEST_STAGES:-}
+log_dir=${OSAM_TEST_LOGS:-/var/tmp/osam-test-logs}
 
 stage() { # stage NAME COMMAND...: runs one layer, keeps its output, sums node:test's counts
   local name=$1; shift
@@ -38,6 +29,32 @@ stage() { # stage NAME COMMAND...: runs one layer, keeps its output, sums node:t
   echo "=== $name: exit $rc, $p passed, $f failed, $k skipped, $(( $(date +%s) - t0 )) s"
 }
 
+finish() { # the summary; the run fails when any stage did
+  echo "=== all stages: $(( $(date +%s) - t_all )) s; logs in $log_dir"
+  [ ${#failures[@]} -eq 0 ] || echo "=== failed stages: ${failures[*]}"
+  # skipped tests are not passes: they are named in the stage logs (node:test prints "# SKIP" and why)
+  echo "tests: $passed passed, $failed failed, $skipped skipped"
+  [ ${#failures[@]} -eq 0 ]
+}
+
+[[ "${BASH_SOURCE[0]}" == "$0" ]] || return 0
+
+cd "$(dirname "$0")/.."
+# OSAM_TEST_STAGES=unit,binary runs only those layers, with the same summary
+known=" build typecheck lint schemas sentinel-embedded unit binary reliability integration vsphere e2e "
+for s in ${only//,/ }; do
+  [[ "$known" == *" $s "* ]] || { echo "OSAM_TEST_STAGES: unknown stage '$s' (known:$known)" >&2; exit 2; }
+done
+# a run that rewrites goldens compares none of them: that is done case by case, by hand
+if [ -n "${UPDATE_GOLDEN:-}" ]; then
+  echo "test-all: UPDATE_GOLDEN=$UPDATE_GOLDEN is set; the test run compares goldens and never rewrites them (run UPDATE_GOLDEN=1 node --test test/golden/<area>/*.test.ts, review git diff)" >&2
+  exit 2
+fi
+bash scripts/install-deps.sh
+if [ ! -x node_modules/.bin/node ]; then npm ci --no-audit --no-fund; fi
+export PATH="$PWD/node_modules/.bin:$PATH"
+mkdir -p "$log_dir"
+
 stage build npm run build
 stage typecheck npm run typecheck
 stage lint npm run lint
@@ -49,9 +66,4 @@ stage reliability npm run test:reliability
 stage integration npm run test:integration
 stage vsphere npm run test:vsphere
 stage e2e npm run test:e2e
-
-echo "=== all stages: $(( $(date +%s) - t_all )) s; logs in $log_dir"
-[ ${#failures[@]} -eq 0 ] || echo "=== failed stages: ${failures[*]}"
-# skipped tests are not passes: they are named in the stage logs (node:test prints "# SKIP" and why)
-echo "tests: $passed passed, $failed failed, $skipped skipped"
-[ ${#failures[@]} -eq 0 ]
+finish
