@@ -4,8 +4,11 @@ import { agentCommand } from "./agent.ts";
 import { applyCommand } from "./apply.ts";
 import { collectCommand } from "./collect.ts";
 import { inspectCommand } from "./inspect.ts";
+import { managerCommand } from "./manager.ts";
 import { migrateCommand } from "./migrate.ts";
 import { planCommand } from "./plan.ts";
+import { preflightCommand } from "./preflight.ts";
 import { rollbackCommand } from "./rollback.ts";
+import { statusCommand } from "./status.ts";
 
-export const COMMANDS: Command[] = [agentCommand, inspectCommand, planCommand, applyCommand, rollbackCommand, collectCommand, migrateCommand];
+export const COMMANDS: Command[] = [agentCommand, inspectCommand, planCommand, applyCommand, rollbackCommand, collectCommand, preflightCommand, migrateCommand, managerCommand, statusCommand];
