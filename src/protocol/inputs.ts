@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { z } from "zod";
 import { FIXUP_FILES } from "./files.ts";
 import { FixupError } from "./codes.ts";
+import { findDuplicateKey } from "./duplicate-keys.ts";
 import { NetworkInterfaceMap, ReplicaDiskMap, SystemConfiguration } from "./schemas.ts";
 
 export interface Inputs {
@@ -40,6 +41,8 @@ export function parseInput<S extends z.ZodType>(file: string, schema: S, bytes: 
   } catch (e) {
     throw new FixupError("INPUT_INVALID", `${file}: not valid JSON (${(e as Error).message})`);
   }
+  const dup = findDuplicateKey(text);
+  if (dup) throw new FixupError("INPUT_INVALID", `${file}: ${dup.path}: the key ${JSON.stringify(dup.key)} appears twice in one object; JSON would silently keep the last, so remove the one that is wrong`);
   const r = schema.safeParse(json);
   if (!r.success) throw new FixupError("INPUT_INVALID", formatZodError(file, r.error));
   return r.data;

@@ -15,6 +15,7 @@ interface Case {
   name: string;
   file: MapFile;
   /** New content (string or bytes), a function of the sample map, or null to delete the file. */
+  /** A function's string result is written as is (for JSON that JSON.stringify cannot make). */
   content: string | Buffer | null | Record<string, unknown> | ((good: Record<string, unknown>) => unknown);
   code: number;
   message: RegExp;
@@ -77,6 +78,10 @@ const CASES: Case[] = [
   { name: "source MAC missing", file: NI, content: { interfaces: [{ targetMac: "00:50:56:00:00:01" }] }, code: INVALID, message: /interfaces\[0\]\.sourceMac/ },
   { name: "interfaces not a list", file: NI, content: { interfaces: { sourceMac: S1 } }, code: INVALID, message: /interfaces/ },
   { name: "too many interfaces", file: NI, content: { interfaces: Array.from({ length: 65 }, (_, i) => nic(`52:54:00:00:01:${i.toString(16).padStart(2, "0")}`, `00:50:56:00:01:${i.toString(16).padStart(2, "0")}`)) }, code: INVALID, message: /interfaces/ },
+  { name: "duplicate key at the top", file: SC, content: (g) => JSON.stringify(g).replace(/^\{/, '{"migrationId": "other-id", '), code: INVALID, message: /system-configuration\.json: migrationId: the key "migrationId" appears twice/ },
+  { name: "duplicate key in a nested object", file: SC, content: (g) => JSON.stringify(g).replace('"source":{', '"source":{"firmware":"uefi",'), code: INVALID, message: /system-configuration\.json: source\.firmware: the key "firmware" appears twice/ },
+  { name: "duplicate key in a list element", file: NI, content: `{"interfaces": [{"sourceMac": "${S1}", "targetMac": "00:50:56:00:00:01"}, {"sourceMac": "${S2}", "targetMac": "00:50:56:00:00:02", "sourceMac": "${S1}"}]}`, code: INVALID, message: /network-interface-map\.json: interfaces\[1\]\.sourceMac: the key "sourceMac" appears twice/ },
+  { name: "duplicate key spelled with an escape", file: RD, content: '{"disks": [{"source": {"device": "/dev/vda"}, "target": {"controller": "scsi0", "unit": 0, "\\u0075nit": 1}}]}', code: INVALID, message: /replica-disk-map\.json: disks\[0\]\.target\.unit: the key "unit" appears twice/ },
   { name: "a MAC the guest never used", file: NI, content: { interfaces: [nic("52:54:00:99:99:99", "00:50:56:00:00:01")] }, code: CODES.INPUT_CONTRADICTORY.code, message: /52:54:00:99:99:99/ },
 ];
 
@@ -91,7 +96,10 @@ for (const c of CASES) {
     const dir = await copyTree(join(SAMPLE, "inputs"));
     const path = join(dir, FIXUP_FILES[c.file]);
     if (c.content === null) await rm(path);
-    else if (typeof c.content === "function") await writeFile(path, JSON.stringify(c.content(JSON.parse(await readFile(path, "utf8")) as Record<string, unknown>)));
+    else if (typeof c.content === "function") {
+      const v = c.content(JSON.parse(await readFile(path, "utf8")) as Record<string, unknown>);
+      await writeFile(path, typeof v === "string" ? v : JSON.stringify(v));
+    }
     else if (typeof c.content === "string" || Buffer.isBuffer(c.content)) await writeFile(path, c.content);
     else await writeFile(path, JSON.stringify(c.content));
     await writeFile(join(dir, FIXUP_FILES.begin), "");

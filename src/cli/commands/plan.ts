@@ -1,9 +1,10 @@
-import { resolve } from "node:path";
+import { realpathSync, statSync, type Stats } from "node:fs";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import { runStage1 } from "../../agent/stage1.ts";
 import { exitCodeOf } from "../../agent/agent.ts";
 import { planJson, renderPlan, writePlanTree } from "../../engine/render.ts";
 import { Logger } from "../../util/log.ts";
-import { type Command, list, need, noPositionals, parse, str } from "../args.ts";
+import { type Command, UsageError, list, need, noPositionals, parse, str } from "../args.ts";
 import { STEP_HELP, checkRoot, inputsFrom } from "./common.ts";
 
 const usage = `Usage: osam-fixup plan --root DIR --inputs DIR [--json] [--out DIR] [--only STEPS] [--skip STEPS]
@@ -25,6 +26,57 @@ Exit status: 0 plan computed, 1 the plan cannot be made (e.g. no OS found), 2 ba
 
 ${STEP_HELP}`;
 
+const inside = (child: string, parent: string): boolean => {
+  const r = relative(parent, child);
+  return r === "" || (!r.startsWith("..") && !r.startsWith("/"));
+};
+const sameDir = (a: Stats, b: Stats): boolean => a.dev === b.dev && a.ino === b.ino;
+
+/** The real path of p, following links, where only its first components need to exist. */
+function realPathOf(p: string): { real: string; exists: boolean } {
+  const rest: string[] = [];
+  for (let d = p; ; d = dirname(d)) {
+    try {
+      return { real: join(realpathSync(d), ...rest), exists: rest.length === 0 };
+    } catch {
+      if (d === dirname(d)) return { real: p, exists: false };
+      rest.unshift(basename(d));
+    }
+  }
+}
+
+function ancestors(p: string): string[] {
+  const out = [p];
+  while (p !== dirname(p)) out.push((p = dirname(p)));
+  return out;
+}
+
+/**
+ * --out must not reach the guest: files written there would change the guest with no backup
+ * or journal, while the plan says nothing was changed. Compared by real path (links followed)
+ * and by directory identity (a bind mount of the root elsewhere), before anything is written.
+ */
+export function refuseOutInRoot(out: string, root: string): void {
+  const o = realPathOf(resolve(out));
+  const r = realpathSync(root);
+  const rootSt = statSync(r);
+  const why = (where: string) => new UsageError(`--out ${out}: ${where} the guest root ${root}; plan writes nothing into the guest, so give a directory outside it`);
+  if (inside(o.real, r)) throw why(o.real === r ? "is" : "is inside");
+  if (inside(r, o.real)) throw why("contains");
+  const existing = ancestors(o.real).find((d) => {
+    try {
+      return statSync(d).isDirectory();
+    } catch {
+      return false;
+    }
+  });
+  if (existing && ancestors(existing).some((d) => sameDir(statSync(d), rootSt))) throw why("is inside (by another mount of)");
+  if (o.exists) {
+    const outSt = statSync(o.real);
+    if (ancestors(r).some((d) => sameDir(statSync(d), outSt))) throw why("contains (by another mount of)");
+  }
+}
+
 export const planCommand: Command = {
   name: "plan",
   summary: "print every change stage 1 would make, as a diff; change nothing",
@@ -37,10 +89,11 @@ export const planCommand: Command = {
     }
     noPositionals(positionals, usage);
     const root = checkRoot(need(values.root, "--root", usage));
+    const out = str(values.out);
+    if (out) refuseOutInRoot(out, root);
     const inputs = await inputsFrom(need(values.inputs, "--inputs", usage));
     const log = new Logger({ echo: values.verbose ? (l) => process.stderr.write(l + "\n") : undefined });
     const { result, outcome } = await runStage1({ root, inputs, mode: "plan", log, only: list(values.only), skip: list(values.skip) });
-    const out = str(values.out);
     const written = out ? await writePlanTree(outcome.planned, resolve(out)) : [];
     if (values.json) {
       console.log(JSON.stringify({ status: result.status, code: result.code, message: result.message, guest: result.guest, steps: result.steps, warnings: result.warnings, changes: planJson(outcome.planned), ...(out ? { out: resolve(out), written } : {}) }, null, 2));
