@@ -2,11 +2,16 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { benchBinary } from "./binary.ts";
+import { benchLargeFstab } from "./large-fstab.ts";
 
 const REPO = new URL("..", import.meta.url).pathname;
 
 console.log(`## single binary (${process.env.BENCH_RUNS ?? 10} runs each)\n| what | figure |\n|---|---|`);
 for (const l of benchBinary()) console.log(l);
+
+// issue 12, kind 8: the text plan of a 1,000,000-line fstab, from source (about a minute)
+console.log("\n## plan of a very large fstab (from source)\n| what | figure |\n|---|---|");
+console.log(await benchLargeFstab());
 
 // the manager's load test against vcsim (about a minute)
 const manager = join(REPO, "bench", "manager.ts");

@@ -1,9 +1,9 @@
 // How `plan` shows planned changes: a unified diff per file, and the commands it would run.
 import { mkdir } from "node:fs/promises";
-import { createTwoFilesPatch } from "diff";
 import { GuestRoot } from "../guest/guest-root.ts";
 import { showArgv } from "../util/log.ts";
 import { contentBuffer } from "./changes.ts";
+import { diffTexts } from "./line-diff.ts";
 import type { PlannedChange } from "./run.ts";
 
 function isText(b: Buffer): boolean {
@@ -20,9 +20,7 @@ function patch(path: string, before: Buffer | undefined, after: Buffer | undefin
   if ((before && !isText(before)) || (after && !isText(after))) return `${header}\nBinary file ${path} differs (${before?.length ?? 0} -> ${after?.length ?? 0} bytes)\n`;
   const a = before ? `a${path}` : "/dev/null";
   const b = after ? `b${path}` : "/dev/null";
-  const p = createTwoFilesPatch(a, b, before?.toString("utf8") ?? "", after?.toString("utf8") ?? "", undefined, undefined, { context: 3 });
-  // drop jsdiff's "Index"/"=====" preamble: plain unified diff as `diff -u` prints it
-  return header + "\n" + p.split("\n").filter((l) => !l.startsWith("=====")).join("\n");
+  return header + "\n" + diffTexts(a, b, before?.toString("utf8") ?? "", after?.toString("utf8") ?? "");
 }
 
 export function renderPlan(planned: PlannedChange[]): string {
