@@ -1,10 +1,11 @@
 // Discovery and mounting on small loop disks: a root on LVM with a separate /boot named by
 // UUID in fstab; several roots on one disk (ambiguous unless system-configuration names one);
-// a btrfs root in a subvolume; an xfs root with a dirty log.
+// a btrfs root in a subvolume; an xfs root with a dirty log. The LVM and btrfs cases check the
+// /dev/disk/by-uuid link itself, made while the guest is open and gone after close().
 // No chroot: these check what openGuest finds, mounts and undoes.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
 import { openGuest } from "../../../src/guest/mount.ts";
@@ -33,6 +34,26 @@ async function populate(dev: string, dir: string, fstab: string, extra: Record<s
 
 async function uuidOf(dev: string): Promise<string> {
   return (await execa("blkid", ["-p", "-s", "UUID", "-o", "value", dev])).stdout.trim();
+}
+
+/**
+ * The /dev/disk/by-uuid link of a replica device, which grub-mkconfig needs: while the guest is
+ * open it points at the device (made by udev, or by openGuest where no udev runs); after
+ * close() it is there exactly when it was before (openGuest removes only the links it made).
+ */
+async function byUuidLink(uuid: string, dev: string): Promise<{ whileOpen: () => void; afterClose: () => void }> {
+  // where udev runs, its links for the new devices come asynchronously: let it finish first
+  if (existsSync("/run/udev/control")) await execa("udevadm", ["settle", "--timeout=30"], { reject: false });
+  const link = `/dev/disk/by-uuid/${uuid}`;
+  const present = () => lstatSync(link, { throwIfNoEntry: false }) !== undefined;
+  const before = present();
+  return {
+    whileOpen: () => {
+      assert.ok(existsSync(link), `no ${link} while the guest is open`);
+      assert.equal(realpathSync(link), realpathSync(dev), `${link} does not lead to ${dev}`);
+    },
+    afterClose: () => assert.equal(present(), before, before ? `close() removed ${link}, which it did not make` : `close() left ${link}`),
+  };
 }
 
 test("LVM root with /boot by UUID: found, mounted in order, by-uuid links made, all undone by close()", { timeout: 10 * 60_000 }, async (t) => {
@@ -64,6 +85,7 @@ test("LVM root with /boot by UUID: found, mounted in order, by-uuid links made, 
     const inputs = inputsFor({ disks: [{ source: "/dev/vda", unit: 0, device: disk.device, boot: true }] });
     const log = new Logger({ keep: true });
     const mountBase = join(dir, "mnt");
+    const bootLink = await byUuidLink(bootUuid, disk.part(1));
     const t0 = Date.now();
     const g = await openGuest(inputs, log, { mountBase, noBinds: true });
     try {
@@ -72,14 +94,14 @@ test("LVM root with /boot by UUID: found, mounted in order, by-uuid links made, 
       const rootDev = g.devices.find((d) => d.source === lv);
       assert.ok(rootDev?.uuid, `no blkid facts for ${lv}: ${JSON.stringify(g.devices)}`);
       assert.ok(g.devices.some((d) => d.source === "/dev/vda1" && d.uuid === bootUuid && d.target === disk.part(1)));
-      assert.ok(existsSync(`/dev/disk/by-uuid/${bootUuid}`) || existsSync("/run/udev/control"), "no by-uuid link while the guest is open");
+      bootLink.whileOpen();
     } finally {
       await g.close();
     }
     assert.deepEqual(mountsUnder(mountBase), []);
     const active = (await execa("lvs", ["--noheadings", "-o", "lv_active", `${vg}/root`], { reject: false })).stdout.trim();
     assert.notEqual(active, "active", "close() left the guest's volume group active");
-    assert.ok(!existsSync(`/dev/disk/by-uuid/${bootUuid}`) || existsSync("/run/udev/control"), "close() left the by-uuid link");
+    bootLink.afterClose();
   } finally {
     await execa("vgchange", ["-an", vg], { reject: false });
     await execa("vgremove", ["-q", "-f", vg], { reject: false });
@@ -136,14 +158,17 @@ test("btrfs root in subvolume @ with /var in @var (as fstab says): both mounted"
       await execa("umount", [top]);
     }
     const mountBase = join(dir, "mnt");
+    const rootLink = await byUuidLink(uuid, disk.part(1));
     const g = await openGuest(inputsFor({ disks: [{ source: "/dev/vda", unit: 0, device: disk.device, boot: true }] }), new Logger({ keep: true }), { mountBase, noBinds: true });
     try {
       assert.ok(existsSync(join(g.root, "etc/os-release")), "root is not the @ subvolume");
       assert.equal(readFileSync(join(g.root, "var/marker"), "utf8"), "var subvolume\n", "/var is not the @var subvolume");
+      rootLink.whileOpen();
     } finally {
       await g.close();
     }
     assert.deepEqual(mountsUnder(mountBase), []);
+    rootLink.afterClose();
   } finally {
     await disk.destroy();
     rmSync(dir, { recursive: true, force: true });
