@@ -11,6 +11,7 @@ import { openGuest, type OpenedGuest } from "../guest/mount.ts";
 import { Logger } from "../util/log.ts";
 import { waitForFile, writeAtomic } from "../util/fs.ts";
 import { VERSION } from "../version.ts";
+import { PhaseClock } from "../util/timings.ts";
 import { failedResult, runStage1 } from "./stage1.ts";
 
 export interface AgentOptions {
@@ -47,6 +48,7 @@ export async function runAgent(o: AgentOptions): Promise<number> {
     appendFileSync(fixupPath(dir, "progress"), line + "\n");
   };
   const startedAt = new Date();
+  const clock = new PhaseClock(startedAt.getTime(), log);
   let migrationId = "unknown";
   let result: Result;
   let opened: OpenedGuest | undefined;
@@ -62,35 +64,35 @@ export async function runAgent(o: AgentOptions): Promise<number> {
   };
   const onSignal = (sig: NodeJS.Signals) => {
     log.error(`interrupted by ${sig}`);
-    void finish(failedResult(migrationId, startedAt, new FixupError("INTERNAL", `stage 1 was interrupted by ${sig}; run it again to resume (it restores the originals first)`))).finally(() => process.exit(1));
+    void finish(failedResult(migrationId, startedAt, new FixupError("INTERNAL", `stage 1 was interrupted by ${sig}; run it again to resume (it restores the originals first)`), { timings: clock.entries })).finally(() => process.exit(1));
   };
   process.once("SIGTERM", onSignal);
   process.once("SIGINT", onSignal);
 
   try {
     log.info(`osam-fixup ${VERSION} agent: BEGIN seen in ${dir}`);
-    const inputs: Inputs = await loadInputs(dir);
+    const inputs: Inputs = await clock.time("inputs", () => loadInputs(dir));
     migrationId = inputs.system.migrationId;
     progress(`${new Date().toISOString()} inputs validated for migration ${migrationId}`);
     let root = o.root;
     let devices;
     if (!root) {
-      opened = await openGuest(inputs, log);
+      opened = await openGuest(inputs, log, { clock });
       root = opened.root;
       devices = opened.devices;
       progress(`${new Date().toISOString()} mount guest root mounted at ${root}`);
     }
-    const { result: r } = await runStage1({ root, inputs, mode: "apply", log, devices, onProgress: progress, only: o.only, skip: o.skip, afterChange: o.afterChange });
+    const { result: r } = await runStage1({ root, inputs, mode: "apply", log, devices, onProgress: progress, only: o.only, skip: o.skip, afterChange: o.afterChange, clock, startedAt });
     result = r;
   } catch (e) {
     const err = e instanceof FixupError ? e : new FixupError("INTERNAL", `unexpected error: ${e instanceof Error ? e.message : String(e)}`);
     log.error(`stage 1 failed (code ${err.code}): ${err.message}`);
     if (!(e instanceof FixupError) && e instanceof Error && e.stack) log.error(e.stack);
-    result = failedResult(migrationId, startedAt, err);
+    result = failedResult(migrationId, startedAt, err, { timings: clock.entries });
   } finally {
     if (opened) {
       try {
-        await opened.close();
+        await clock.time("unmount", () => opened!.close());
       } catch (e) {
         log.error(`unmounting the guest failed: ${(e as Error).message}`);
       }
@@ -98,6 +100,9 @@ export async function runAgent(o: AgentOptions): Promise<number> {
   }
   process.removeListener("SIGTERM", onSignal);
   process.removeListener("SIGINT", onSignal);
+  // the unmount is part of stage 1 as the manager sees it
+  const finishedAt = new Date();
+  result = { ...result, finishedAt: finishedAt.toISOString(), durationMs: finishedAt.getTime() - startedAt.getTime(), timings: clock.entries };
   progress(`${new Date().toISOString()} done ${result.status}${result.status === "failed" ? ` (code ${result.code}: ${result.message})` : ""}`);
   return finish(result);
 }

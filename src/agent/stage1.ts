@@ -14,6 +14,7 @@ import { chrootRunner, type ExecRunner } from "../engine/exec.ts";
 import type { DiskAccess } from "../bootloader/boot-area.ts";
 import type { Logger } from "../util/log.ts";
 import { VERSION } from "../version.ts";
+import { PhaseClock } from "../util/timings.ts";
 
 export interface Stage1Options {
   root: string;
@@ -29,6 +30,9 @@ export interface Stage1Options {
   skip?: string[];
   onProgress?: (line: string) => void;
   afterChange?: (n: number) => void;
+  /** The agent's clock and start, so that the result also times what came before stage 1 (mounts). */
+  clock?: PhaseClock;
+  startedAt?: Date;
 }
 
 export interface Stage1Outcome {
@@ -78,17 +82,18 @@ export function failedResult(migrationId: string, startedAt: Date, err: FixupErr
 }
 
 export async function runStage1(o: Stage1Options): Promise<Stage1Outcome> {
-  const startedAt = new Date();
+  const startedAt = o.startedAt ?? new Date();
   const guest = new GuestRoot(o.root);
   const log = o.log;
+  const clock = o.clock ?? new PhaseClock(startedAt.getTime(), log);
   log.info(`stage 1 (${o.mode}) ${VERSION} on ${guest.root} for migration ${o.inputs.system.migrationId}`);
   // the guest is inspected as it was before any earlier run
-  const journal = o.mode === "apply" ? await undoPreviousRun(guest, log, o.onProgress, o.disks) : undefined;
-  const info = await inspectGuest(new DiskView(guest));
+  const journal = o.mode === "apply" ? await clock.time("undo-previous", () => undoPreviousRun(guest, log, o.onProgress, o.disks)) : undefined;
+  const info = await clock.time("inspect", () => inspectGuest(new DiskView(guest)));
   log.info(`guest: ${info.os.name} (${info.os.family}/${info.os.id} ${info.os.version}), init ${info.init}, ${info.kernels.length} kernel(s), initrd ${info.initrdTool}, boot ${info.bootloader.kind}/${info.firmware}`);
   if (info.os.family === "unknown" && !(await guest.exists("/etc/fstab"))) {
     const err = new FixupError("GUEST_NOT_FOUND", `${guest.root} does not look like a Linux root filesystem (no os-release, release file or /etc/fstab)`, "inspect");
-    return { result: failedResult(o.inputs.system.migrationId, startedAt, err), outcome: { steps: [], planned: [], warnings: [], failure: err } };
+    return { result: failedResult(o.inputs.system.migrationId, startedAt, err, { timings: clock.entries }), outcome: { steps: [], planned: [], warnings: [], failure: err } };
   }
   const devices = mergeDevices(o.devices ?? [], devicesFromInventory(o.inputs));
   const steps = selectSteps(o.only, o.skip);
@@ -100,6 +105,7 @@ export async function runStage1(o: Stage1Options): Promise<Stage1Outcome> {
     journal,
     onProgress: o.onProgress,
     afterChange: o.afterChange,
+    clock,
   });
   const finishedAt = new Date();
   const f = outcome.failure;
@@ -116,6 +122,7 @@ export async function runStage1(o: Stage1Options): Promise<Stage1Outcome> {
     guest: guestFacts(info),
     steps: outcome.steps,
     warnings: outcome.warnings,
+    timings: clock.entries,
   };
   log.info(`stage 1 ${o.mode} finished (${result.status}, code ${result.code}): ${result.message}`);
   return { result, outcome, info };

@@ -11,6 +11,7 @@ import { type Change, contentBuffer, summarize } from "./changes.ts";
 import type { ExecRunner } from "./exec.ts";
 import { EXEC_TMPDIR, Journal } from "./journal.ts";
 import type { DiskAccess } from "../bootloader/boot-area.ts";
+import { type PhaseClock, timed } from "../util/timings.ts";
 
 export interface PlannedChange {
   step: string;
@@ -35,6 +36,8 @@ export interface RunOptions {
   journal?: Journal;
   /** Test hook: called after each applied change (crash-injection tests kill the process here). */
   afterChange?: (n: number) => void;
+  /** Records each step's plan and each change's backup, write and command (result.json timings). */
+  clock?: PhaseClock;
 }
 
 export interface RunOutcome {
@@ -101,7 +104,7 @@ export async function runSteps(guest: GuestRoot, steps: FixupStep[], base: BaseC
   for (const step of steps) {
     if (!step.validate) continue;
     try {
-      await step.validate({ ...base, view: new DiskView(guest) });
+      await timed(opts.clock, "validate", () => step.validate!({ ...base, view: new DiskView(guest) }), { step: step.name });
     } catch (e) {
       const err = errorOf(step, e);
       out.steps.push({ name: step.name, status: "failed", durationMs: 0, changes: [], warnings: [], error: { code: err.code, message: err.message } });
@@ -112,7 +115,7 @@ export async function runSteps(guest: GuestRoot, steps: FixupStep[], base: BaseC
 
   if (journal) {
     try {
-      await journal.begin(opts.version);
+      await timed(opts.clock, "journal", () => journal.begin(opts.version), { what: "begin" });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "EROFS" || code === "EACCES" || code === "EPERM" || code === "ENOSPC" || code === "EDQUOT") {
@@ -130,7 +133,7 @@ export async function runSteps(guest: GuestRoot, steps: FixupStep[], base: BaseC
     const mark = journal?.mark() ?? 0;
     try {
       const ctx: FixupContext = { ...base, view: opts.mode === "plan" ? overlay : new DiskView(guest) };
-      const plan = await step.plan(ctx);
+      const plan = await timed(opts.clock, "plan", () => step.plan(ctx), { step: step.name });
       result.warnings.push(...plan.warnings);
       if (plan.skipped !== undefined) {
         result.status = "skipped";
@@ -144,12 +147,12 @@ export async function runSteps(guest: GuestRoot, steps: FixupStep[], base: BaseC
           result.changes.push(summarize(c));
         }
       } else {
-        journal!.append({ t: "step", name: step.name });
+        await timed(opts.clock, "journal", async () => journal!.append({ t: "step", name: step.name }), { step: step.name, what: "step" });
         for (const c of plan.changes) {
-          const did = await applyOne(guest, journal!, c, base, opts.exec);
+          const did = await applyOne(guest, journal!, c, base, opts.exec, (phase, fn, what) => timed(opts.clock, phase, fn, { step: step.name, what: what ?? describe(c) }));
           if (!did) continue;
           result.changes.push(summarize(c));
-          journal!.append({ t: "done", step: step.name, action: c.action, ...(c.action === "exec" ? {} : { path: c.path }) });
+          await timed(opts.clock, "journal", async () => journal!.append({ t: "done", step: step.name, action: c.action, ...(c.action === "exec" ? {} : { path: c.path }) }), { step: step.name, what: "done" });
           progress(step.name, `${describe(c)}: ${c.reason}`);
           opts.afterChange?.(++applied);
         }
@@ -164,9 +167,9 @@ export async function runSteps(guest: GuestRoot, steps: FixupStep[], base: BaseC
       if (journal) {
         if (step.fatal) {
           progress(step.name, `failed (${err.message}); restoring every original`);
-          await journal.rollback(log);
+          await timed(opts.clock, "rollback", () => journal.rollback(log), { step: step.name });
         } else {
-          await journal.rollback(log, mark);
+          await timed(opts.clock, "rollback", () => journal.rollback(log, mark), { step: step.name });
           progress(step.name, `failed, not fatal (${err.message}); this step's changes were undone`);
         }
       }
@@ -231,54 +234,65 @@ async function missingDirs(guest: GuestRoot, dir: string): Promise<string[]> {
   return out;
 }
 
+/** Times one part of a change: its backup, its write or its command. */
+type Timer = <T>(phase: "backup" | "write" | "exec", fn: () => Promise<T>, what?: string) => Promise<T>;
+
 /** Applies one change; returns false when the guest already has it (nothing done). */
-async function applyOne(guest: GuestRoot, journal: Journal, c: Change, base: BaseContext, exec: ExecRunner | undefined): Promise<boolean> {
+async function applyOne(guest: GuestRoot, journal: Journal, c: Change, base: BaseContext, exec: ExecRunner | undefined, time: Timer): Promise<boolean> {
   switch (c.action) {
     case "write": {
       const r = await guest.resolve(c.path);
       const data = contentBuffer(c.content);
       if (r.stat?.isFile() && (await guest.readFile(r.guest)).equals(data) && (c.mode === undefined || (r.stat.mode & 0o7777) === c.mode)) return false;
-      await ensureParent(guest, journal, r.guest);
-      await journal.saveOriginal(r.guest);
-      await guest.writeFile(r.guest, data, c.mode);
+      await time("backup", async () => {
+        await ensureParent(guest, journal, r.guest);
+        await journal.saveOriginal(r.guest);
+      });
+      await time("write", () => guest.writeFile(r.guest, data, c.mode));
       return true;
     }
     case "remove": {
       const r = await guest.resolve(c.path, false);
       if (!r.stat) return false;
-      await journal.saveOriginal(r.guest);
-      await guest.remove(r.guest);
+      await time("backup", () => journal.saveOriginal(r.guest));
+      await time("write", () => guest.remove(r.guest));
       return true;
     }
     case "rename": {
       const a = await guest.resolve(c.path, false);
       if (!a.stat) return false;
       const b = await guest.resolve(c.to, false);
-      await ensureParent(guest, journal, b.guest);
-      await journal.saveOriginal(a.guest);
-      await journal.saveOriginal(b.guest);
-      await guest.rename(a.guest, b.guest);
+      await time("backup", async () => {
+        await ensureParent(guest, journal, b.guest);
+        await journal.saveOriginal(a.guest);
+        await journal.saveOriginal(b.guest);
+      });
+      await time("write", () => guest.rename(a.guest, b.guest));
       return true;
     }
     case "symlink": {
       const r = await guest.resolve(c.path, false);
       if ((await guest.readlink(r.guest)) === c.target) return false;
-      await ensureParent(guest, journal, r.guest);
-      await journal.saveOriginal(r.guest);
-      await guest.symlink(r.guest, c.target);
+      await time("backup", async () => {
+        await ensureParent(guest, journal, r.guest);
+        await journal.saveOriginal(r.guest);
+      });
+      await time("write", () => guest.symlink(r.guest, c.target));
       return true;
     }
     case "exec": {
       if (!exec) throw new FixupError("INTERNAL", `no command runner for ${showArgv(c.argv)}`);
-      for (const p of c.produces ?? []) {
-        const r = await guest.resolve(p, false);
-        // directories the command may create for its outputs go again on rollback (if empty)
-        journal.recordCreatedDirs(await missingDirs(guest, posix.dirname(r.guest)));
-        await journal.saveOriginal(r.guest);
-      }
-      if (c.bootArea) await journal.saveBootArea(c.bootArea);
-      journal.recordCreatedDirs(await guest.mkdirp(EXEC_TMPDIR));
-      const r = await exec(c.argv, { timeoutMs: c.timeoutMs, env: { TMPDIR: EXEC_TMPDIR, ...c.env } }).finally(() => journal.clearExecTmp());
+      await time("backup", async () => {
+        for (const p of c.produces ?? []) {
+          const r = await guest.resolve(p, false);
+          // directories the command may create for its outputs go again on rollback (if empty)
+          journal.recordCreatedDirs(await missingDirs(guest, posix.dirname(r.guest)));
+          await journal.saveOriginal(r.guest);
+        }
+        if (c.bootArea) await journal.saveBootArea(c.bootArea);
+        journal.recordCreatedDirs(await guest.mkdirp(EXEC_TMPDIR));
+      }, `${c.produces?.length ?? 0} file(s)${c.bootArea ? ` and the boot code of ${c.bootArea}` : ""} for ${describe(c)}`);
+      const r = await time("exec", () => exec(c.argv, { timeoutMs: c.timeoutMs, env: { TMPDIR: EXEC_TMPDIR, ...c.env } }).finally(() => journal.clearExecTmp()));
       if (r.exitCode !== 0) {
         const noSpace = r.output.split("\n").find((l) => /No space left on device/i.test(l));
         if (noSpace) throw new FixupError("GUEST_NO_SPACE", `${showArgv(c.argv)} ran out of disk space in the guest (${noSpace.trim()}); free space on /boot (remove an old kernel's files) or / and run stage 1 again`);

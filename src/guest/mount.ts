@@ -18,6 +18,7 @@ import { bindChrootDirs } from "./binds.ts";
 import { probeDevices, type BlkidEntry } from "./blkid.ts";
 import { chooseRoot, locateDisks, mapPartitions, type RootCandidate } from "./discover.ts";
 import { GuestRoot } from "./guest-root.ts";
+import { type PhaseClock, timed } from "../util/timings.ts";
 
 export interface OpenedGuest {
   /** Host directory where the guest's root is mounted, with /boot etc. and chroot binds. */
@@ -35,6 +36,8 @@ export interface OpenOptions {
   mountBase?: string;
   /** Leave the chroot binds out (tests that only look at the mounts). */
   noBinds?: boolean;
+  /** Records udev settle, discovery, the root probe, each mount and the binds (result.json timings). */
+  clock?: PhaseClock;
 }
 
 const LINUX_FS = new Set(["ext2", "ext3", "ext4", "xfs", "btrfs", "reiserfs", "jfs"]);
@@ -125,9 +128,12 @@ export async function openGuest(inputs: Inputs, log: Logger, opts: OpenOptions =
   const fail = (code: "GUEST_MOUNT_FAILED" | "GUEST_NOT_FOUND", msg: string) => new FixupError(code, msg, "mount");
   try {
     if (existsSync("/run/udev/control")) {
-      await host(log, "udevadm", ["trigger", "--action=add", "--subsystem-match=block"], { reject: false });
-      await host(log, "udevadm", ["settle", "--timeout=30"], { reject: false, timeoutMs: 40_000 });
+      await timed(opts.clock, "udev-settle", async () => {
+        await host(log, "udevadm", ["trigger", "--action=add", "--subsystem-match=block"], { reject: false });
+        await host(log, "udevadm", ["settle", "--timeout=30"], { reject: false, timeoutMs: 40_000 });
+      });
     }
+    const tDiscovery = Date.now();
     const located = locateDisks(inputs.disks, sys, (m) => log.warn(m));
     for (const d of located) log.info(`replica disk ${d.source} (scsi0:${d.unit}) is ${d.device} (${d.how})`);
     const parts = mapPartitions(located, sys);
@@ -173,12 +179,14 @@ export async function openGuest(inputs: Inputs, log: Logger, opts: OpenOptions =
       }
     }
     for (const d of devices) log.info(`device ${d.source} -> ${d.target}${d.fsType ? ` ${d.fsType}` : ""}${d.uuid ? ` UUID=${d.uuid}` : ""}`);
+    opts.clock?.add("discovery", tDiscovery, Date.now(), { what: `${devices.length} device(s)` });
 
     // the root: the one filesystem that holds an OS
     const base = opts.mountBase ?? "/run/osam-fixup";
     mkdirSync(base, { recursive: true });
     const probeDir = mkdtempSync(posix.join(base, "probe-"));
     undo.push({ what: `remove ${probeDir}`, run: async () => rmdirSync(probeDir) });
+    const tProbe = Date.now();
     const cands: RootCandidate[] = [];
     const seen = new Set<string>();
     for (const d of devices) {
@@ -187,12 +195,13 @@ export async function openGuest(inputs: Inputs, log: Logger, opts: OpenOptions =
       const c = await probeRoot(log, d, probeDir);
       if (c) cands.push(c);
     }
+    opts.clock?.add("probe", tProbe, Date.now(), { what: `${seen.size} filesystem(s)` });
     const chosen = chooseRoot(cands, inputs);
     log.info(`guest root: ${chosen.device.source} (${chosen.device.target}, ${chosen.os})${chosen.subvol ? ` subvolume ${chosen.subvol}` : ""}`);
 
     const root = posix.join(base, "root");
     mkdirSync(root, { recursive: true });
-    await mountFs(log, chosen.device, root, chosen.subvol ? [`subvol=${chosen.subvol}`] : []);
+    await timed(opts.clock, "mount", () => mountFs(log, chosen.device, root, chosen.subvol ? [`subvol=${chosen.subvol}`] : []), { what: "/" });
     undo.push({ what: `unmount ${root}`, run: () => unmount(log, root) });
     const why = await notWritable(root);
     if (why) throw new FixupError("GUEST_NO_SPACE", why, "mount");
@@ -219,7 +228,7 @@ export async function openGuest(inputs: Inputs, log: Logger, opts: OpenOptions =
         continue;
       }
       try {
-        await host(log, "mount", ["-t", e.vfstype === "auto" ? "auto" : e.vfstype, ...optArgs(mountOptions(e.options)), dev, r.host]);
+        await timed(opts.clock, "mount", () => host(log, "mount", ["-t", e.vfstype === "auto" ? "auto" : e.vfstype, ...optArgs(mountOptions(e.options)), dev, r.host]), { what: e.file });
         undo.push({ what: `unmount ${r.host}`, run: () => unmount(log, r.host) });
       } catch (err) {
         if (critical) throw fail("GUEST_MOUNT_FAILED", `mounting ${e.file} (${e.spec}) failed: ${(err as Error).message}`);
@@ -228,7 +237,7 @@ export async function openGuest(inputs: Inputs, log: Logger, opts: OpenOptions =
     }
 
     if (!opts.noBinds) {
-      const release = await bindChrootDirs(root, log);
+      const release = await timed(opts.clock, "binds", () => bindChrootDirs(root, log));
       undo.push({ what: "release chroot binds", run: release });
     }
     // grub-mkconfig writes root=UUID= only when /dev/disk/by-uuid/<uuid> exists; a fixup disk

@@ -160,6 +160,21 @@ export const StepResult = z.object({
 });
 export type StepResult = z.infer<typeof StepResult>;
 
+/** Leaf phases of stage 1, in the order they usually come; entries never overlap. */
+export const PHASES = ["inputs", "udev-settle", "discovery", "probe", "mount", "binds", "undo-previous", "inspect", "validate", "journal", "plan", "backup", "write", "exec", "rollback", "unmount"] as const;
+
+/** One phase's duration; startMs counts from the result's startedAt. */
+export const Timing = z.object({
+  phase: z.enum(PHASES),
+  /** The fixup step it belongs to (plan, backup, write, exec, rollback). */
+  step: z.string().optional(),
+  /** What it worked on: a mount point, a path, a command. */
+  what: z.string().optional(),
+  startMs: z.number().nonnegative(),
+  durationMs: z.number().nonnegative(),
+});
+export type Timing = z.infer<typeof Timing>;
+
 export const Result = z.object({
   migrationId: z.string(),
   status: z.enum(["succeeded", "failed"]),
@@ -173,6 +188,8 @@ export const Result = z.object({
   guest: z.record(z.string(), z.unknown()),
   steps: z.array(StepResult),
   warnings: z.array(z.string()),
+  /** Where the time went: every leaf phase, so that the gaps between them are the unexplained rest. */
+  timings: z.array(Timing).optional(),
 });
 export type Result = z.infer<typeof Result>;
 

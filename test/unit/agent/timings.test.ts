@@ -1,0 +1,99 @@
+// result.json timings: every phase of stage 1 is there, the entries never overlap, they fit in
+// the total, and every step's plan, every change's backup and write and every command has one.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { runStage1 } from "../../../src/agent/stage1.ts";
+import { loadInputs } from "../../../src/protocol/inputs.ts";
+import { Result, type Timing } from "../../../src/protocol/schemas.ts";
+import { FIXUP_FILES } from "../../../src/protocol/files.ts";
+import type { ExecRunner } from "../../../src/engine/exec.ts";
+import { Logger } from "../../../src/util/log.ts";
+import { PhaseClock, gapsOf } from "../../../src/util/timings.ts";
+import { REPO, SAMPLE, SKIP_CHROOT, copyTree, tempDir } from "../../helpers/tree.ts";
+import { deliver, startAgent } from "../../helpers/agent.ts";
+
+/** A guest tool that takes a measurable while and succeeds. */
+const slowTool: ExecRunner = async () => {
+  await new Promise((r) => setTimeout(r, 30));
+  return { exitCode: 0, output: "", timedOut: false };
+};
+
+function assertConsistent(r: Result): Timing[] {
+  const t = r.timings ?? [];
+  assert.ok(t.length > 0, "timings present");
+  const sorted = [...t].sort((a, b) => a.startMs - b.startMs);
+  for (let i = 0; i < sorted.length; i++) {
+    const e = sorted[i]!;
+    assert.ok(e.startMs + e.durationMs <= r.durationMs, `${e.phase} ends within the total (${e.startMs}+${e.durationMs} > ${r.durationMs})`);
+    const next = sorted[i + 1];
+    if (next) assert.ok(e.startMs + e.durationMs <= next.startMs, `${e.phase} ${e.what ?? ""} overlaps ${next.phase} ${next.what ?? ""}`);
+  }
+  const sum = t.reduce((s, e) => s + e.durationMs, 0);
+  assert.ok(sum <= r.durationMs, `the phases (${sum} ms) fit in the total (${r.durationMs} ms)`);
+  return t;
+}
+
+test("timings: apply times inspection, every step's plan, every backup, write and command", async () => {
+  const root = await copyTree(join(SAMPLE, "root"));
+  const inputs = await loadInputs(join(SAMPLE, "inputs"));
+  const { result } = await runStage1({ root, inputs, mode: "apply", log: new Logger(), exec: slowTool });
+  assert.equal(result.status, "succeeded", result.message);
+  Result.parse(result);
+  const t = assertConsistent(result);
+  for (const p of ["undo-previous", "inspect", "journal"] as const) assert.ok(t.some((e) => e.phase === p), `${p} is timed`);
+  for (const s of result.steps) {
+    assert.equal(t.filter((e) => e.phase === "plan" && e.step === s.name).length, 1, `step ${s.name} has one plan entry`);
+    for (const c of s.changes) {
+      const mine = t.filter((e) => e.step === s.name);
+      if (c.action === "exec") {
+        const ex = mine.filter((e) => e.phase === "exec" && e.what?.includes(c.argv![0]!));
+        assert.ok(ex.length >= 1, `command ${c.argv!.join(" ")} is timed`);
+        assert.ok(ex.every((e) => e.durationMs >= 25), "the command's own time is in its entry");
+      } else {
+        assert.ok(mine.some((e) => e.phase === "backup" && e.what?.includes(c.path!)), `backup of ${c.path} is timed`);
+        assert.ok(mine.some((e) => e.phase === "write" && e.what?.includes(c.path!)), `write of ${c.path} is timed`);
+      }
+    }
+  }
+  assert.ok(result.steps.some((s) => s.changes.some((c) => c.action === "exec")), "the sample runs at least one command");
+});
+
+test("timings: plan mode times inspection and each step's plan, and nothing is applied", async () => {
+  const root = await copyTree(join(SAMPLE, "root"));
+  const inputs = await loadInputs(join(SAMPLE, "inputs"));
+  const { result } = await runStage1({ root, inputs, mode: "plan", log: new Logger() });
+  const t = assertConsistent(result);
+  assert.ok(t.some((e) => e.phase === "inspect"));
+  assert.deepEqual(t.filter((e) => !["inspect", "plan", "validate"].includes(e.phase)), [], "no backup, write or command in plan mode");
+  assert.equal(t.filter((e) => e.phase === "plan").length, result.steps.length);
+});
+
+test("timings: the agent's result starts at BEGIN and times the inputs; fixup.log has a time: line for each", async () => {
+  const root = await copyTree(join(SAMPLE, "root"));
+  const dir = await tempDir();
+  await deliver(dir, join(SAMPLE, "inputs"));
+  const run = startAgent([process.execPath, join(REPO, "src/cli/main.ts"), "agent", "--fixup-dir", dir, "--root", root, ...SKIP_CHROOT, "-q"]);
+  assert.equal((await run.exit).code, 0);
+  const result = Result.parse(JSON.parse(await readFile(join(dir, FIXUP_FILES.result), "utf8")));
+  const t = assertConsistent(result);
+  assert.equal(t[0]!.phase, "inputs");
+  const log = await readFile(join(dir, FIXUP_FILES.log), "utf8");
+  assert.equal(log.split("\n").filter((l) => / INFO {2}time: /.test(l)).length, t.length);
+  assert.ok(existsSync(join(dir, FIXUP_FILES.end)));
+});
+
+test("gapsOf: what no entry covers, with the entry it follows", () => {
+  const clock = new PhaseClock(1000);
+  clock.add("inspect", 1100, 1300);
+  clock.add("plan", 1300, 1350, { step: "fstab" });
+  clock.add("exec", 2000, 2500, { step: "initrd", what: "exec update-initramfs" });
+  assert.deepEqual(gapsOf(clock.entries, 3000), [
+    { afterMs: 0, durationMs: 100, after: "start" },
+    { afterMs: 350, durationMs: 650, after: "plan [fstab]" },
+    { afterMs: 1500, durationMs: 1500, after: "exec [initrd] exec update-initramfs" },
+  ]);
+  assert.deepEqual(gapsOf([], 0), []);
+});

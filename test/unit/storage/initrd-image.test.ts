@@ -1,0 +1,228 @@
+// Reading initramfs images (newc cpio, gzip, zstd, an uncompressed early-microcode prefix)
+// and the decision to keep one instead of rebuilding it.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { gzipSync, zstdCompressSync, constants as Z } from "node:zlib";
+import { CpioError, CpioReader, writeNewc, type CpioEntry, type NewcFile } from "../../../src/initrd/cpio.ts";
+import { UnreadableImage, currentReferences, imageVerdict, judgeImage, readInitramfs, staleReference, zstdFramesEnd } from "../../../src/initrd/image.ts";
+import { GuestRoot } from "../../../src/guest/guest-root.ts";
+import { DiskView } from "../../../src/guest/view.ts";
+import { prng } from "../../helpers/fuzz.ts";
+import { tempDir } from "../../helpers/tree.ts";
+
+const V = "6.1.0-27-amd64";
+const MD = `usr/lib/modules/${V}`;
+const DIR = 0o040755;
+
+/** A module tree as mkinitramfs lays it out: the .ko files, modules.dep and modules.builtin. */
+function moduleFiles(mods: Record<string, string[]>, extra: NewcFile[] = [], builtin: string[] = []): NewcFile[] {
+  const path = (m: string) => `kernel/drivers/${m}.ko`;
+  const dep = Object.entries(mods)
+    .map(([m, deps]) => `${path(m)}: ${deps.map(path).join(" ")}`.trimEnd())
+    .join("\n");
+  const all = new Set([...Object.keys(mods), ...Object.values(mods).flat()]);
+  return [
+    { name: ".", mode: DIR },
+    { name: "usr", mode: DIR },
+    { name: "usr/lib", mode: DIR },
+    { name: "lib", mode: 0o120777, data: "usr/lib" },
+    { name: MD, mode: DIR },
+    ...[...all].filter((m) => m in mods).map((m) => ({ name: `${MD}/${path(m)}`, data: `\x7fELF ${m}` })),
+    { name: `${MD}/modules.dep`, data: dep + "\n" },
+    { name: `${MD}/modules.builtin`, data: builtin.map((b) => `kernel/${b}.ko\n`).join("") },
+    ...extra,
+  ];
+}
+
+const TARGET = ["vmw_pvscsi", "sd_mod", "vmxnet3", "ext4"];
+const GENERIC = { vmw_pvscsi: ["scsi_mod"], scsi_mod: [], sd_mod: ["scsi_mod"], vmxnet3: [], ext4: ["jbd2", "mbcache"], jbd2: [], mbcache: [] } as Record<string, string[]>;
+const MICROCODE = writeNewc([
+  { name: "kernel", mode: DIR },
+  { name: "kernel/x86/microcode", mode: DIR },
+  { name: "kernel/x86/microcode/GenuineIntel.bin", data: Buffer.alloc(3000, 7) },
+]);
+
+function feed(archive: Buffer, sizes: () => number, keep = (n: string) => n.endsWith(".dep")): CpioEntry[] {
+  const got: CpioEntry[] = [];
+  const r = new CpioReader({ keep, onEntry: (e) => got.push(e) });
+  for (let i = 0; i < archive.length; ) {
+    const n = Math.max(1, sizes());
+    r.push(archive.subarray(i, i + n));
+    i += n;
+  }
+  r.end();
+  return got;
+}
+
+test("cpio: entries and kept contents are the same whatever the chunk sizes", () => {
+  const files = moduleFiles(GENERIC);
+  const archive = Buffer.concat([writeNewc(files), Buffer.alloc(512), writeNewc([{ name: "./init", data: "#!/bin/sh\n", mode: 0o100755 }])]);
+  const whole = feed(archive, () => archive.length);
+  const rnd = prng(7);
+  const bytes = feed(archive, () => 1);
+  const random = feed(archive, () => Math.floor(rnd() * 300));
+  assert.deepEqual(bytes, whole);
+  assert.deepEqual(random, whole);
+  assert.equal(whole.length, files.length + 1);
+  assert.deepEqual(whole.at(-1), { name: "init", kind: "file", mode: 0o100755, size: 10 });
+  assert.equal(whole.find((e) => e.name === "lib")?.kind, "symlink");
+  assert.match(whole.find((e) => e.name === `${MD}/modules.dep`)!.data!.toString(), /vmw_pvscsi\.ko: kernel\/drivers\/scsi_mod\.ko/);
+  assert.equal(whole.find((e) => e.name.endsWith("vmxnet3.ko"))!.data, undefined, "entries not asked for keep no data");
+});
+
+test("cpio: a stream cut inside an archive, or that is no cpio, is an error", () => {
+  const a = writeNewc(moduleFiles(GENERIC));
+  assert.throws(() => feed(a.subarray(0, a.length - 20), () => 64), CpioError);
+  assert.throws(() => feed(Buffer.from("this is not a cpio archive"), () => 8), /not a newc cpio archive/);
+  assert.throws(() => feed(Buffer.alloc(64), () => 8), /no cpio archive/);
+});
+
+test("cpio: the host's cpio -H newc output reads the same as ours", { skip: !hasTool("cpio") && "no cpio on this host" }, async () => {
+  const d = await tempDir();
+  await mkdir(join(d, "usr/lib/modules", V), { recursive: true });
+  await writeFile(join(d, "usr/lib/modules", V, "modules.dep"), "kernel/a.ko:\n");
+  await writeFile(join(d, "init"), "#!/bin/sh\n");
+  const out = execFileSync("cpio", ["--quiet", "-o", "-H", "newc"], { cwd: d, input: ".\nusr\nusr/lib\nusr/lib/modules\nusr/lib/modules/" + V + "\nusr/lib/modules/" + V + "/modules.dep\ninit\n" });
+  const got = feed(out, () => 37);
+  assert.deepEqual(got.map((e) => e.name), ["", "usr", "usr/lib", "usr/lib/modules", `usr/lib/modules/${V}`, `${MD}/modules.dep`, "init"]);
+  assert.equal(got[5]!.data!.toString(), "kernel/a.ko:\n");
+});
+
+function hasTool(t: string): boolean {
+  try {
+    execFileSync(t, ["--version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const keepDep = (n: string) => n.endsWith("modules.dep");
+
+test("image: gzip, zstd, and an uncompressed microcode prefix before either", async () => {
+  const main = writeNewc(moduleFiles(GENERIC));
+  for (const [name, image] of [
+    ["gzip", gzipSync(main)],
+    ["zstd", zstdCompressSync(main)],
+    ["microcode + gzip", Buffer.concat([MICROCODE, Buffer.alloc(508), gzipSync(main)])],
+    ["microcode + zstd", Buffer.concat([MICROCODE, zstdCompressSync(main, { params: { [Z.ZSTD_c_checksumFlag]: 1 } })])],
+    ["two microcode archives + zstd", Buffer.concat([MICROCODE, MICROCODE, Buffer.alloc(4), zstdCompressSync(main)])],
+  ] as const) {
+    const img = await readInitramfs(image, keepDep);
+    assert.ok(img.entries.has(`${MD}/kernel/drivers/vmw_pvscsi.ko`), `${name}: module listed`);
+    assert.ok(img.files.get(`${MD}/modules.dep`)!.includes("sd_mod.ko"), `${name}: modules.dep kept`);
+    assert.equal(img.segments.at(-1)!.compression, name.endsWith("gzip") ? "gzip" : "zstd");
+    if (name.startsWith("microcode")) assert.deepEqual(img.segments[0], { offset: 0, compression: "none" });
+    if (name.startsWith("microcode")) assert.ok(img.entries.has("kernel/x86/microcode/GenuineIntel.bin"));
+  }
+});
+
+test("image: a later archive replaces an earlier file, as the kernel unpacks it", async () => {
+  const first = writeNewc(moduleFiles({ ahci: [] }));
+  const later = writeNewc([{ name: `${MD}/modules.dep`, data: "kernel/drivers/vmw_pvscsi.ko:\n" }]);
+  const img = await readInitramfs(Buffer.concat([gzipSync(first), gzipSync(later)]), keepDep);
+  assert.equal(img.files.get(`${MD}/modules.dep`)!.toString(), "kernel/drivers/vmw_pvscsi.ko:\n");
+  const z = await readInitramfs(Buffer.concat([zstdCompressSync(first), Buffer.alloc(16), gzipSync(later)]), keepDep);
+  assert.deepEqual(z.segments.map((s) => s.compression), ["zstd", "gzip"]);
+  assert.equal(z.files.get(`${MD}/modules.dep`)!.toString(), "kernel/drivers/vmw_pvscsi.ko:\n");
+});
+
+test("image: the host's zstd and gzip tools make images we read", { skip: !(hasTool("zstd") && hasTool("gzip")) && "no zstd/gzip on this host" }, async () => {
+  const main = writeNewc(moduleFiles(GENERIC));
+  for (const argv of [["zstd", "-q", "-19", "-c"], ["zstd", "-q", "-c", "--no-check"], ["gzip", "-9", "-c", "-n"], ["gzip", "-c"]]) {
+    const image = Buffer.concat([MICROCODE, execFileSync(argv[0]!, argv.slice(1), { input: main })]);
+    const img = await readInitramfs(image, keepDep);
+    assert.equal(img.entries.size, moduleFiles(GENERIC).length + 3, argv.join(" "));
+  }
+});
+
+test("image: unreadable images say why (fake bytes, truncation, junk, xz/lz4)", async () => {
+  const main = writeNewc(moduleFiles(GENERIC));
+  const z = zstdCompressSync(main);
+  const g = gzipSync(main);
+  const cases: [string, Buffer, RegExp][] = [
+    ["fixture bytes", Buffer.from("fake initrd for the golden tests\n"), /unknown data at byte 0/],
+    ["empty", Buffer.alloc(0), /empty/],
+    ["truncated zstd", z.subarray(0, z.length - 5), /zstd/],
+    ["truncated gzip", g.subarray(0, g.length - 30), /./],
+    ["junk after zstd", Buffer.concat([z, Buffer.from("junk")]), /unknown data/],
+    ["compressed archive cut inside a file", zstdCompressSync(main.subarray(0, 400)), /ends inside an archive/],
+    ["xz", Buffer.concat([MICROCODE, Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 1, 2])]), /xz compressed segment .* gzip and zstd only/],
+    ["lz4", Buffer.from([0x02, 0x21, 0x4c, 0x18, 0, 0]), /lz4/],
+  ];
+  for (const [name, image, re] of cases) await assert.rejects(readInitramfs(image, keepDep), (e: Error) => e instanceof UnreadableImage && re.test(e.message), name);
+});
+
+test("zstdFramesEnd: the end of the frames from their block headers, skippable frames included", () => {
+  const a = zstdCompressSync(Buffer.alloc(200_000, 1));
+  const b = zstdCompressSync(Buffer.from("x".repeat(100)), { params: { [Z.ZSTD_c_checksumFlag]: 1 } });
+  const skippable = Buffer.concat([Buffer.from([0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0]), Buffer.from("abc")]);
+  assert.equal(zstdFramesEnd(Buffer.concat([a, b, skippable, Buffer.from("tail")]), 0), a.length + b.length + skippable.length);
+  assert.throws(() => zstdFramesEnd(a.subarray(0, a.length - 1), 0), UnreadableImage);
+});
+
+const CURRENT = new Set(["UUID=0c3a2f6e-1111-2222-3333-444455556666", "/dev/mapper/vg-root"]);
+
+test("judge: keeps an image with every target driver and its dependencies", async () => {
+  const img = await readInitramfs(zstdCompressSync(writeNewc(moduleFiles(GENERIC))), (n) => n.startsWith(MD + "/modules."));
+  const v = judgeImage(img, V, TARGET, CURRENT);
+  assert.equal(v.keep, true, v.why);
+  assert.match(v.why, /already holds 4 target driver\(s\)/);
+});
+
+test("judge: rebuilds for a missing driver, a missing dependency, another kernel or no modules.dep", async () => {
+  const read = (files: NewcFile[]) => readInitramfs(gzipSync(writeNewc(files)), (n) => n.includes("/modules."));
+  const { vmw_pvscsi: _, ...noPvscsi } = GENERIC;
+  assert.deepEqual(judgeImage(await read(moduleFiles(noPvscsi)), V, TARGET, CURRENT), { keep: false, why: "it lacks vmw_pvscsi" });
+  const noDep = moduleFiles(GENERIC).filter((f) => !f.name.endsWith("jbd2.ko"));
+  assert.deepEqual(judgeImage(await read(noDep), V, TARGET, CURRENT), { keep: false, why: "it lacks ext4 (needs jbd2.ko)" });
+  assert.match(judgeImage(await read(moduleFiles(GENERIC)), "6.1.0-28-amd64", TARGET, CURRENT).why, /no modules\.dep for 6\.1\.0-28-amd64/);
+  assert.match(judgeImage(await read(moduleFiles(GENERIC).filter((f) => !f.name.endsWith("modules.dep"))), V, TARGET, CURRENT).why, /no modules\.dep/);
+  // a driver built into the kernel needs no file
+  const builtinExt4 = moduleFiles({ ...noPvscsi, vmw_pvscsi: [] }, [], []);
+  assert.equal(judgeImage(await read(builtinExt4), V, TARGET, CURRENT).keep, true);
+  const { ext4: _e, ...noExt4 } = GENERIC;
+  assert.equal(judgeImage(await read(moduleFiles(noExt4, [], ["fs/ext4/ext4"])), V, TARGET, CURRENT).keep, true, "ext4 built in");
+});
+
+test("judge: dracut host-only and initramfs-tools references that are stale mean a rebuild", async () => {
+  const cases: [string, NewcFile, RegExp | undefined][] = [
+    ["dracut root by kernel name", { name: "etc/cmdline.d/90lvm.conf", data: " root=/dev/vda1 rootfstype=ext4 " }, /etc\/cmdline\.d\/90lvm\.conf root=: \/dev\/vda1 is a kernel device name/],
+    ["dracut resume by unknown UUID", { name: "etc/cmdline.d/95resume.conf", data: "resume=UUID=dead-beef\n" }, /resume=: UUID=dead-beef is not a device the guest/],
+    ["dracut luks by unknown UUID", { name: "etc/cmdline.d/90crypt.conf", data: "rd.luks.uuid=luks-aaaa-bbbb\n" }, /rd\.luks\.uuid=: UUID=aaaa-bbbb/],
+    ["dracut crypttab by kernel name", { name: "etc/crypttab", data: "luks-x /dev/sda3 none luks\n" }, /etc\/crypttab \(luks-x\): \/dev\/sda3/],
+    ["initramfs-tools resume", { name: "conf/conf.d/resume", data: "RESUME=UUID=0c3a2f6e-9999\n" }, /conf\/conf\.d\/resume RESUME=: UUID=0c3a2f6e-9999/],
+    ["cryptsetup-initramfs crypttab", { name: "cryptroot/crypttab", data: "root_crypt UUID=feed-face none luks\n" }, /cryptroot\/crypttab/],
+    ["current references are fine", { name: "etc/cmdline.d/00root.conf", data: "root=/dev/disk/by-uuid/0C3A2F6E-1111-2222-3333-444455556666 resume=/dev/mapper/vg-swap rd.lvm.lv=vg/root" }, undefined],
+    ["resume none is fine", { name: "conf/conf.d/resume", data: "RESUME=none\n" }, undefined],
+  ];
+  for (const [name, file, re] of cases) {
+    const img = await readInitramfs(zstdCompressSync(writeNewc(moduleFiles(GENERIC, [{ name: file.name.split("/").slice(0, -1).join("/"), mode: DIR }, file]))), (n) => n.includes("modules.") || !n.startsWith("usr/"));
+    const v = judgeImage(img, V, TARGET, CURRENT);
+    if (re) {
+      assert.equal(v.keep, false, name);
+      assert.match(v.why, re, name);
+    } else assert.equal(v.keep, true, `${name}: ${v.why}`);
+  }
+  assert.equal(staleReference("/dev/md0", CURRENT), undefined, "md names do not follow the controller");
+  assert.equal(staleReference("LABEL=root", new Set(["LABEL=root"])), undefined);
+});
+
+test("imageVerdict: reads the guest's image and fstab; fake bytes mean a rebuild", async () => {
+  const root = await tempDir();
+  const g = new GuestRoot(root);
+  await g.mkdirp("/boot");
+  await g.mkdirp("/etc");
+  await g.writeFile("/etc/fstab", "UUID=0c3a2f6e-1111-2222-3333-444455556666 / ext4 errors=remount-ro 0 1\n/dev/vg/swap none swap sw 0 0\n");
+  await g.writeFile(`/boot/initrd.img-${V}`, Buffer.concat([MICROCODE, zstdCompressSync(writeNewc(moduleFiles(GENERIC, [{ name: "conf/conf.d/resume", data: "RESUME=UUID=0c3a2f6e-1111-2222-3333-444455556666\n" }])))]));
+  await g.writeFile("/boot/initrd.img-fake", "fake\n");
+  const view = new DiskView(g);
+  const current = await currentReferences(view, [{ source: "/dev/vda2", uuid: "ABCD-1234", from: "inventory" }]);
+  assert.ok(current.has("UUID=abcd-1234") && current.has("UUID=0c3a2f6e-1111-2222-3333-444455556666") && current.has("/dev/vg/swap"));
+  assert.equal((await imageVerdict(view, `/boot/initrd.img-${V}`, V, TARGET, current)).keep, true);
+  assert.deepEqual(await imageVerdict(view, "/boot/initrd.img-fake", V, TARGET, current), { keep: false, why: "it cannot be read (unknown data at byte 0 of the image)" });
+  assert.deepEqual(await imageVerdict(view, "/boot/none", V, TARGET, current), { keep: false, why: "there is no image" });
+});
