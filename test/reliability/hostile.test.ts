@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, realpathSync } from "node:fs";
-import { cp, mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { cp, mkdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { runAgent } from "../../src/agent/agent.ts";
 import { FIXUP_FILES } from "../../src/protocol/files.ts";
@@ -40,20 +40,39 @@ async function env(): Promise<Env> {
 
 const outsideGuest = (rel: string) => rel === "mnt/guest" || rel.startsWith("mnt/guest/") || rel.startsWith("tmp/fixup");
 
-async function runHostile(name: string, plant: (e: Env) => Promise<void>, expect: { ok?: boolean; code?: number } = {}): Promise<Result> {
+/** What a hostile case must end in: success or refusal (with its code), and what the guest then holds. */
+interface Expect {
+  ok: boolean;
+  code?: number;
+  /** Checks on the guest after the run, before it is removed. */
+  guest?: (e: Env, r: Result) => Promise<void>;
+}
+
+async function runHostile(name: string, plant: (e: Env) => Promise<void>, expect: Expect): Promise<Result> {
   const e = await env();
-  await plant(e);
-  const before = await fingerprint(e.host, outsideGuest);
-  const exit = await runAgent({ fixupDir: e.fixup, root: e.guest, noWait: true, skip: SKIP_CHROOT[1]!.split(",") });
-  const result = Result.parse(JSON.parse(await readFile(join(e.fixup, FIXUP_FILES.result), "utf8")));
-  assert.deepEqual(diffPrints(before, await fingerprint(e.host, outsideGuest)), [], `${name}: nothing outside the guest root changed`);
-  assert.notEqual(result.code, CODES.INTERNAL.code, `${name}: ${result.message}`);
-  if (expect.ok !== undefined) assert.equal(result.status === "succeeded", expect.ok, `${name}: ${result.message}`);
-  if (expect.code !== undefined) assert.equal(result.code, expect.code, `${name}: ${result.message}`);
-  assert.equal(exit === 0, result.status === "succeeded");
-  for (const p of [join(e.host, "pwned"), "/tmp/osam-pwned"]) assert.equal(existsSync(p), false, `${name}: a guest string was run by a shell (${p})`);
-  await rm(e.host, { recursive: true, force: true });
-  return result;
+  try {
+    await plant(e);
+    const before = await fingerprint(e.host, outsideGuest);
+    const exit = await runAgent({ fixupDir: e.fixup, root: e.guest, noWait: true, skip: SKIP_CHROOT[1]!.split(",") });
+    const result = Result.parse(JSON.parse(await readFile(join(e.fixup, FIXUP_FILES.result), "utf8")));
+    assert.deepEqual(diffPrints(before, await fingerprint(e.host, outsideGuest)), [], `${name}: nothing outside the guest root changed`);
+    assert.notEqual(result.code, CODES.INTERNAL.code, `${name}: ${result.message}`);
+    assert.equal(result.status === "succeeded", expect.ok, `${name}: ${result.message}`);
+    if (expect.code !== undefined) assert.equal(result.code, expect.code, `${name}: ${result.message}`);
+    assert.equal(exit === 0, result.status === "succeeded");
+    for (const p of [join(e.host, "pwned"), "/tmp/osam-pwned"]) assert.equal(existsSync(p), false, `${name}: a guest string was run by a shell (${p})`);
+    await expect.guest?.(e, result);
+    return result;
+  } finally {
+    await rm(e.host, { recursive: true, force: true });
+  }
+}
+
+/** The sample guest's fstab as device-refs leaves it: every /dev/vd* name of a known device by UUID. */
+async function assertFstabFixed(file: string, what: string): Promise<void> {
+  const t = await readFile(file, "utf8");
+  assert.doesNotMatch(t, /^\/dev\/vd/m, `${what} still names /dev/vd* devices:\n${t}`);
+  assert.match(t, /^UUID=\S+\s+\/\s+ext4/m, `${what}: root is not by UUID:\n${t}`);
 }
 
 test("/etc/fstab as a link that climbs out with '..' is edited inside the guest", async () => {
@@ -61,15 +80,37 @@ test("/etc/fstab as a link that climbs out with '..' is edited inside the guest"
     await cp(join(e.guest, "etc/fstab"), join(e.guest, "fstab.real"));
     await rm(join(e.guest, "etc/fstab"));
     await symlink("../../../../../../../fstab.real", join(e.guest, "etc/fstab"));
-  }, { ok: true });
+  }, { ok: true, guest: (e) => assertFstabFixed(join(e.guest, "fstab.real"), "the guest's /fstab.real, where its /etc/fstab leads") });
 });
 
 test("/etc/fstab as an absolute link to the fixup disk's own fstab is re-rooted into the guest", async () => {
-  let target = "";
+  // the link names a path of the fixup VM; read as the guest reads it, it leads to the guest's
+  // own file of that name, which is the one edited
   await runHostile("fstab -> host path", async (e) => {
-    target = join(e.host, "etc/fstab");
+    const target = join(e.host, "etc/fstab");
+    await mkdir(join(e.guest, e.host, "etc"), { recursive: true });
+    await cp(join(e.guest, "etc/fstab"), join(e.guest, target));
     await rm(join(e.guest, "etc/fstab"));
     await symlink(target, join(e.guest, "etc/fstab"));
+  }, {
+    ok: true,
+    guest: async (e) => {
+      assert.equal(await readlink(join(e.guest, "etc/fstab")), join(e.host, "etc/fstab"), "the link itself is kept");
+      await assertFstabFixed(join(e.guest, e.host, "etc/fstab"), "the guest's fstab at the re-rooted path");
+    },
+  });
+});
+
+test("/etc/fstab as an absolute link to a path the guest does not have: no fstab, said so, nothing written through it", async () => {
+  await runHostile("fstab -> host path, absent in the guest", async (e) => {
+    await rm(join(e.guest, "etc/fstab"));
+    await symlink(join(e.host, "etc/fstab"), join(e.guest, "etc/fstab"));
+  }, {
+    ok: true,
+    guest: async (e, r) => {
+      assert.ok(r.warnings.includes("device-refs: the guest has no /etc/fstab"), `warnings: ${JSON.stringify(r.warnings)}`);
+      assert.equal(existsSync(join(e.guest, e.host, "etc/fstab")), false, "an fstab was created at the re-rooted path");
+    },
   });
 });
 
@@ -83,11 +124,20 @@ test("links to / and a /boot that is a link stay inside the guest", async () => 
   }, { ok: true });
 });
 
-test("the data directory planted as a link to the host's / is confined", async () => {
-  await runHostile("/opt/vmware -> /", async (e) => {
+test("the data directory planted as a link to a host path is confined: the data lands where the guest's link leads in the guest", async () => {
+  await runHostile("/opt/vmware -> host path", async (e) => {
     await symlink("/", join(e.guest, "opt-link"));
     await mkdir(join(e.guest, "opt"), { recursive: true });
     await symlink(e.host, join(e.guest, "opt/vmware"));
+  }, {
+    ok: true,
+    guest: async (e) => {
+      // the guest, booted, follows its /opt/vmware link to the same place
+      const data = join(e.guest, e.host, "hcx/osam/data");
+      assert.ok(existsSync(join(data, "journal.jsonl")), `no journal at the re-rooted ${data}`);
+      assert.ok(existsSync(join(e.guest, e.host, "hcx/osam/bin/osam-sentinel")), "no sentinel at the re-rooted path");
+      assert.equal(await readlink(join(e.guest, "opt/vmware")), e.host, "the guest's link itself is kept");
+    },
   });
 });
 
@@ -124,13 +174,26 @@ test("a FIFO where /etc/default/grub should be does not hang the agent", async (
 });
 
 test("file and interface names with spaces, newlines, quotes, $(...) and leading dashes", async () => {
+  const odd: Record<string, string> = { "ens3 $(touch pwned)": "auto ens9\niface ens9 inet dhcp\n", "-rf": "auto ens10\niface ens10 inet dhcp\n", "new\nline": "auto 'x'\n" };
   await runHostile("names", async (e) => {
     const d = join(e.guest, "etc/network/interfaces.d");
-    await writeFile(join(d, "ens3 $(touch pwned)"), "auto ens9\niface ens9 inet dhcp\n");
-    await writeFile(join(d, "-rf"), "auto ens10\niface ens10 inet dhcp\n");
-    await writeFile(join(d, "new\nline"), "auto 'x'\n");
+    for (const [n, t] of Object.entries(odd)) await writeFile(join(d, n), t);
     await writeFile(join(e.guest, "etc/network/interfaces"), (await readFile(join(e.guest, "etc/network/interfaces"), "utf8")) + '\nauto $(touch /tmp/osam-pwned)\niface "$(touch /tmp/osam-pwned)" inet dhcp\n\tpre-up touch /tmp/osam-pwned\n');
     await writeFile(join(e.guest, "etc/fstab"), (await readFile(join(e.guest, "etc/fstab"), "utf8")) + "/dev/vdb2 /mnt/$(touch\\040pwned) ext4 defaults 0 2\n-/dev/vdc1 /x ext4 defaults 0 0\n");
+  }, {
+    // the odd names are data: the run succeeds, what it does not know it leaves as it is and says so
+    ok: true,
+    guest: async (e, r) => {
+      for (const [n, t] of Object.entries(odd)) assert.equal(await readFile(join(e.guest, "etc/network/interfaces.d", n), "utf8"), t, `${JSON.stringify(n)} was changed`);
+      for (const [nic, file] of [["ens9", "ens3 $(touch pwned)"], ["ens10", "-rf"], ["'x'", "new\nline"]]) {
+        assert.ok(r.warnings.some((w) => w.startsWith(`network: ${nic} is configured in the guest (/etc/network/interfaces.d/${file})`)), `no warning for ${nic} in ${file}: ${JSON.stringify(r.warnings)}`);
+      }
+      const fstab = await readFile(join(e.guest, "etc/fstab"), "utf8");
+      assert.match(fstab, /^\/dev\/sdb2 \/mnt\/\$\(touch\\040pwned\) ext4 defaults 0 2$/m, "the odd mount point is kept literally, its device renamed");
+      assert.match(fstab, /^-\/dev\/vdc1 \/x ext4 defaults 0 0$/m, "a line that is no device reference is left alone");
+      assert.ok(r.warnings.some((w) => w.includes("/mnt/$(touch pwned): no UUID is known for /dev/vdb2")), `warnings: ${JSON.stringify(r.warnings)}`);
+      await assertFstabFixed(join(e.guest, "etc/fstab"), "the guest's fstab");
+    },
   });
 });
 
