@@ -66,3 +66,26 @@ export function gapsOf(entries: readonly Timing[], totalMs: number): Gap[] {
   if (totalMs > end) out.push({ afterMs: end, durationMs: totalMs - end, after });
   return out;
 }
+
+export interface PhaseTotal {
+  phase: Phase;
+  count: number;
+  totalMs: number;
+  /** The longest entry of this phase. */
+  largest: Timing;
+}
+
+/** Entries added up per phase, largest total first. */
+export function totalsOf(entries: readonly Timing[]): PhaseTotal[] {
+  const by = new Map<Phase, PhaseTotal>();
+  for (const e of entries) {
+    const t = by.get(e.phase);
+    if (!t) by.set(e.phase, { phase: e.phase, count: 1, totalMs: e.durationMs, largest: e });
+    else {
+      t.count++;
+      t.totalMs += e.durationMs;
+      if (e.durationMs > t.largest.durationMs) t.largest = e;
+    }
+  }
+  return [...by.values()].sort((a, b) => b.totalMs - a.totalMs);
+}

@@ -11,7 +11,7 @@ import { Result, type Timing } from "../../../src/protocol/schemas.ts";
 import { FIXUP_FILES } from "../../../src/protocol/files.ts";
 import type { ExecRunner } from "../../../src/engine/exec.ts";
 import { Logger } from "../../../src/util/log.ts";
-import { PhaseClock, gapsOf } from "../../../src/util/timings.ts";
+import { PhaseClock, gapsOf, totalsOf } from "../../../src/util/timings.ts";
 import { REPO, SAMPLE, SKIP_CHROOT, copyTree, tempDir } from "../../helpers/tree.ts";
 import { deliver, startAgent } from "../../helpers/agent.ts";
 
@@ -96,4 +96,18 @@ test("gapsOf: what no entry covers, with the entry it follows", () => {
     { afterMs: 1500, durationMs: 1500, after: "exec [initrd] exec update-initramfs" },
   ]);
   assert.deepEqual(gapsOf([], 0), []);
+});
+
+test("totalsOf: per phase, largest total first, with its longest entry", () => {
+  const clock = new PhaseClock(0);
+  clock.add("backup", 0, 10, { step: "fstab", what: "write /etc/fstab" });
+  clock.add("exec", 10, 900, { step: "initrd", what: "exec update-initramfs" });
+  clock.add("backup", 900, 1400, { step: "bootloader", what: "300 file(s)" });
+  assert.deepEqual(
+    totalsOf(clock.entries).map((t) => [t.phase, t.count, t.totalMs, t.largest.what]),
+    [
+      ["exec", 1, 890, "exec update-initramfs"],
+      ["backup", 2, 510, "300 file(s)"],
+    ],
+  );
 });
