@@ -2,7 +2,7 @@
 // a crash both work from the guest alone. Order on disk for every change: original copied to
 // the backup tree, journal entry appended and synced, then the change. So whatever point a
 // crash hits, every path that may have changed has its original and its entry.
-import { appendFileSync, closeSync, fsyncSync, openSync, writeFileSync, constants as C } from "node:fs";
+import { appendFileSync, closeSync, fsyncSync, openSync, writeFileSync, constants as C, type Stats } from "node:fs";
 import { posix } from "node:path";
 import { GUEST_BACKUP_DIR, GUEST_DATA_DIR, GUEST_JOURNAL } from "../protocol/files.ts";
 import type { GuestRoot } from "../guest/guest-root.ts";
@@ -14,13 +14,25 @@ export type JournalEntry =
   | { t: "run"; startedAt: string; version: string }
   | { t: "mkdir"; paths: string[] }
   | { t: "orig"; path: string; kind: "absent" }
-  | { t: "orig"; path: string; kind: "file"; backup: string; mode: number; uid: number; gid: number }
+  | { t: "orig"; path: string; kind: "file"; backup: string; mode: number; uid: number; gid: number; atimeMs?: number; mtimeMs?: number; links?: HardLinks }
   | { t: "orig"; path: string; kind: "symlink"; target: string }
   /** Bytes outside any file system a command writes (grub-install's boot code), by host device. */
   | { t: "disk"; device: string; size: number; ranges: Range[]; identity: string; backup: string }
   | { t: "step"; name: string }
   | { t: "done"; step: string; action: string; path?: string }
   | { t: "complete"; status: "succeeded" | "failed" };
+
+/**
+ * A file with several names (hard links) is changed in its own inode, so every name sees the
+ * change, and put back the same way. The anchor is one more name for the inode in the backup
+ * tree: it lets rollback give the inode back a name that a rename or remove took away. It is
+ * absent where the file lives on another file system than the backup tree.
+ */
+export interface HardLinks {
+  ino: number;
+  nlink: number;
+  anchor?: string;
+}
 
 /**
  * TMPDIR of the commands run in the guest (mkinitramfs and dracut build their tree there): a
@@ -33,6 +45,13 @@ const diskKey = (device: string): string => `disk:${device}`;
 
 export function backupPathOf(guestPath: string): string {
   return posix.join(GUEST_BACKUP_DIR, guestPath);
+}
+
+const LINK_ANCHORS = posix.join(GUEST_BACKUP_DIR, "@links");
+
+/** Whether a change to this file must be made in place: it has other names that must see it. */
+export function hasOtherNames(st: { nlink: number; isFile(): boolean } | undefined): boolean {
+  return st !== undefined && st.isFile() && st.nlink > 1;
 }
 
 export class Journal {
@@ -133,12 +152,34 @@ export class Journal {
       const created = await this.guest.mkdirp(posix.dirname(backup), 0o700);
       if (created.length) this.append({ t: "mkdir", paths: created });
       await this.guest.writeFile(backup, await this.guest.readFile(path), st.mode & 0o7777, { uid: st.uid, gid: st.gid });
-      this.append({ t: "orig", path, kind: "file", backup, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid });
+      await this.guest.setTimes(backup, st.atimeMs, st.mtimeMs);
+      const links = hasOtherNames(st) ? await this.anchorLinks(path, st) : undefined;
+      // appended (and synced) only now: the backup and the anchor are durable before the change
+      this.append({ t: "orig", path, kind: "file", backup, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, atimeMs: st.atimeMs, mtimeMs: st.mtimeMs, ...(links ? { links } : {}) });
     } else {
       // directories are never replaced by a change; other types are refused by GuestRoot
       return;
     }
     this.originals.add(path);
+  }
+
+  /** Gives a hard-linked file's inode one more name in the backup tree, where it can. */
+  private async anchorLinks(path: string, st: Stats): Promise<HardLinks> {
+    const { ino, nlink } = st;
+    const anchor = posix.join(LINK_ANCHORS, String(ino));
+    const have = await this.guest.lstat(anchor);
+    if (have?.isFile() && have.ino === ino && have.dev === st.dev) return { ino, nlink, anchor };
+    if (have) return { ino, nlink }; // an inode number of another file system, already taken
+    const created = await this.guest.mkdirp(LINK_ANCHORS, 0o700);
+    if (created.length) this.append({ t: "mkdir", paths: created });
+    try {
+      await this.guest.link(path, anchor);
+    } catch (e) {
+      // on another file system (a separate /boot) no name can be kept: restored in place only
+      if (["EXDEV", "EPERM", "EMLINK"].includes((e as NodeJS.ErrnoException).code ?? "")) return { ino, nlink };
+      throw e;
+    }
+    return { ino, nlink, anchor };
   }
 
   /**
@@ -225,13 +266,31 @@ export class Journal {
 
   private async restore(e: Extract<JournalEntry, { t: "orig" }>): Promise<void> {
     const cur = await this.guest.lstat(e.path);
-    if (cur && !cur.isDirectory()) await this.guest.remove(e.path);
-    if (e.kind === "file") {
-      const data = await this.guest.readFile(e.backup);
-      await this.guest.writeFile(e.path, data, e.mode, { uid: e.uid, gid: e.gid });
-    } else if (e.kind === "symlink") {
-      await this.guest.symlink(e.path, e.target);
+    if (e.kind === "file" && e.links) {
+      await this.restoreLinked(e, e.links, cur);
+    } else {
+      if (cur && !cur.isDirectory()) await this.guest.remove(e.path);
+      if (e.kind === "file") await this.guest.writeFile(e.path, await this.guest.readFile(e.backup), e.mode, { uid: e.uid, gid: e.gid });
+      else if (e.kind === "symlink") await this.guest.symlink(e.path, e.target);
     }
+    if (e.kind === "file" && e.mtimeMs !== undefined) await this.guest.setTimes(e.path, e.atimeMs ?? e.mtimeMs, e.mtimeMs);
+  }
+
+  /** Puts a hard-linked file back into its own inode, under this name again if it lost it. */
+  private async restoreLinked(e: Extract<JournalEntry, { t: "orig"; kind: "file" }>, links: HardLinks, cur: Stats | undefined): Promise<void> {
+    const data = await this.guest.readFile(e.backup);
+    const owner = { uid: e.uid, gid: e.gid };
+    if (!(cur?.isFile() && cur.ino === links.ino)) {
+      if (cur && !cur.isDirectory()) await this.guest.remove(e.path);
+      const anchor = links.anchor ? await this.guest.lstat(links.anchor) : undefined;
+      if (!(anchor?.isFile() && anchor.ino === links.ino)) {
+        // the inode cannot be reached any more: this name gets the content, on its own
+        await this.guest.writeFile(e.path, data, e.mode, owner);
+        return;
+      }
+      await this.guest.link(links.anchor!, e.path);
+    }
+    await this.guest.writeInPlace(e.path, data, e.mode, owner);
   }
 
   /** Writes a boot area back; returns why it did not, if it did not. */

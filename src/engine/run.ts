@@ -9,7 +9,7 @@ import type { FixupContext, FixupStep } from "../fixups/types.ts";
 import { showArgv } from "../util/log.ts";
 import { type Change, contentBuffer, summarize } from "./changes.ts";
 import type { ExecRunner } from "./exec.ts";
-import { EXEC_TMPDIR, Journal } from "./journal.ts";
+import { EXEC_TMPDIR, Journal, hasOtherNames } from "./journal.ts";
 import type { DiskAccess } from "../bootloader/boot-area.ts";
 import { type PhaseClock, timed } from "../util/timings.ts";
 
@@ -248,7 +248,8 @@ async function applyOne(guest: GuestRoot, journal: Journal, c: Change, base: Bas
         await ensureParent(guest, journal, r.guest);
         await journal.saveOriginal(r.guest);
       });
-      await time("write", () => guest.writeFile(r.guest, data, c.mode));
+      // a file with other names (hard links) is changed in its inode, after the backup, so they all see it
+      await time("write", () => (hasOtherNames(r.stat) ? guest.writeInPlace(r.guest, data, c.mode) : guest.writeFile(r.guest, data, c.mode)));
       return true;
     }
     case "remove": {

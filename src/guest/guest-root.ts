@@ -68,7 +68,9 @@ export class GuestRoot {
       try {
         st = await fs.lstat(host);
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === "ENOENT") {
+        // a name longer than a file system allows (a guest file may say anything) cannot exist
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === "ENOENT" || code === "ENAMETOOLONG") {
           missing = true;
           last = undefined;
           continue;
@@ -207,6 +209,44 @@ export class GuestRoot {
     await fh.close();
     await fs.rename(tmp, r.host);
     await syncDir(dir);
+  }
+
+  /**
+   * Rewrites a regular file's content in its own inode: for a file with several hard links,
+   * where a new file renamed into place would leave the other names with the old content.
+   * Not atomic: the caller has a durable backup first. Mode and owner as given, or kept.
+   */
+  async writeInPlace(guestPath: string, data: Buffer | string, mode?: number, owner?: { uid: number; gid: number }): Promise<void> {
+    const r = await this.resolve(guestPath);
+    if (!r.stat?.isFile()) throw new FixupError("GUEST_UNSAFE", `${guestPath} is not a regular file in the guest; refusing to write into it`);
+    const buf = typeof data === "string" ? Buffer.from(data, "utf8") : data;
+    const fh = await fs.open(r.host, C.O_WRONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+    try {
+      if (!(await fh.stat()).isFile()) throw new FixupError("GUEST_UNSAFE", `${guestPath} is not a regular file in the guest; refusing to write into it`);
+      await fh.writeFile(buf); // a fresh handle writes from offset 0, in full
+      await fh.truncate(buf.length);
+      if (mode !== undefined) await fh.chmod(mode);
+      if (owner) await fh.chown(owner.uid, owner.gid);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Gives an existing file (not followed if a link) one more name, as link(2) does. */
+  async link(existing: string, newPath: string): Promise<void> {
+    const a = await this.resolve(existing, false);
+    if (!a.stat?.isFile()) throw new FixupError("GUEST_UNSAFE", `${existing} is not a regular file in the guest; refusing to link it`);
+    const b = await this.resolve(newPath, false);
+    await fs.link(a.host, b.host);
+    await syncDir(dirname(b.host));
+  }
+
+  /** Sets a file's access and modification times (the file itself, never through a link). */
+  async setTimes(guestPath: string, atimeMs: number, mtimeMs: number): Promise<void> {
+    const r = await this.resolve(guestPath, false);
+    if (!r.stat) return;
+    await fs.lutimes(r.host, atimeMs / 1000, mtimeMs / 1000);
   }
 
   /** Renames a file or link (the link itself, not its target). */

@@ -12,14 +12,16 @@
 //                          each step's status, changes and warnings.
 // inputs/ holds any of the three maps (missing ones get small defaults: a migration id, BIOS,
 // pvscsi/vmxnet3, one disk, so a case only writes what it is about) and, optionally,
-// devices.json: what blkid would report on the fixup VM.
+// devices.json: what blkid would report on the fixup VM, and hardlinks.json: pairs of paths
+// under root/ [file, other name] that git cannot store as hard links; the copy of root/ gets
+// them, and after apply each pair must still be one file.
 // UPDATE_GOLDEN (any value) rewrites expected/ from the actual results, for review in
 // `git diff`. Such a case compared nothing: it is reported as skipped, never as passed, and
 // under CI=true the flag fails the case instead of rewriting anything.
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { chmod, lstat, mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, link, lstat, mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { runStage1 } from "../../src/agent/stage1.ts";
 import { renderPlan } from "../../src/engine/render.ts";
@@ -116,6 +118,12 @@ export async function runCase(caseDir: string, opts: GoldenOptions = {}): Promis
   const only = opts.only ? { only: opts.only } : {};
   const root = await copyTree(join(caseDir, "root"), "osam-golden-");
   try {
+    const linksFile = join(caseDir, "inputs/hardlinks.json");
+    const links = existsSync(linksFile) ? (JSON.parse(await readFile(linksFile, "utf8")) as [string, string][]) : [];
+    for (const [file, other] of links) {
+      await rm(join(root, other), { force: true });
+      await link(join(root, file), join(root, other));
+    }
     const before = await fingerprint(root);
     const planned = await runStage1({ root, inputs, mode: "plan", log: new Logger(), ...(devices ? { devices } : {}), ...only });
     assert.deepEqual(diffPrints(before, await fingerprint(root)), [], "plan changed the tree");
@@ -127,6 +135,7 @@ export async function runCase(caseDir: string, opts: GoldenOptions = {}): Promis
       return { exitCode: 0, output: "", timedOut: false };
     };
     const { result } = await runStage1({ root, inputs, mode: "apply", log: new Logger(), ...(devices ? { devices } : {}), exec, disks: memoryDisks(), ...only });
+    for (const [file, other] of links) assert.equal((await lstat(join(root, other))).ino, (await lstat(join(root, file))).ino, `${other} is no longer a hard link to ${file}`);
     const tree = await readTree(root, (rel) => rel === DATA || rel.startsWith(DATA + "/"));
     const after = await fingerprint(root, isProduct);
     const removed = [...before.keys()].filter((p) => !after.has(p) && !isProduct(p));
