@@ -51,6 +51,16 @@ test("links to host-absolute paths of the fixup disk are re-rooted", async () =>
   assert.equal(await readFile(join(root, host.slice(1), "secret"), "utf8"), "x\n");
 });
 
+test("a name longer than the file system allows is a file that does not exist, not an error", async () => {
+  // found by the plan fuzzer: an ifupdown 'source' line naming such a path made the plan throw
+  const { root, g } = await setup();
+  await mkdir(join(root, "etc/network"));
+  const long = `/etc/network/interfaces.${"x".repeat(300)}`;
+  assert.equal(await g.readText(long), undefined);
+  assert.equal(await g.exists(long), false);
+  assert.equal((await g.resolve(`${long}/below`)).stat, undefined);
+});
+
 test("link loops fail with GUEST_UNSAFE instead of hanging", async () => {
   const { root, g } = await setup();
   await symlink("/etc/b", join(root, "etc/a"));
