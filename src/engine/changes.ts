@@ -23,6 +23,8 @@ export interface StepPlan {
   warnings: string[];
   /** Set when the step does not apply to this guest; says why. */
   skipped?: string;
+  /** What the step chose not to do and why (an initramfs kept as it is), for plan and result.json. */
+  notes?: string[];
 }
 
 /** A change as result.json records it; `diff` is the write's or remove's unified diff (engine/diff.ts). */

@@ -1,21 +1,20 @@
 // Puts the guest in single-user mode for its first boot on VMware, where the stage-2 sentinel
-// runs: systemd default.target -> rescue.target, SysV initdefault 1. The console must not ask
-// for a root password there (nobody is at it; and on a failure a person must be able to log
-// in to read the sentinel's log), so sulogin is bypassed for rescue and emergency mode while
-// stage 2 lasts: a drop-in for rescue.service and emergency.service on systemd, and RHEL 6's
-// SINGLE=/sbin/sushell. The sentinel removes all of it and puts the recorded originals back.
+// runs: systemd default.target -> rescue.target, SysV initdefault 1. Nothing must wait at a
+// password prompt before the sentinel has run, so sulogin is bypassed for rescue and emergency
+// mode: a drop-in for rescue.service and emergency.service on systemd, and RHEL 6's
+// SINGLE=/sbin/sushell. That root shell without a password is bounded: the sentinel closes it
+// first thing and on every way out (a failed stage 2 asks for the root password), and the
+// console watchdog the sentinel step installs closes it after a bounded time even if the
+// sentinel never runs. The sentinel puts the recorded originals back.
 import type { Change, StepPlan } from "../engine/changes.ts";
 import type { GuestView } from "../guest/view.ts";
 import { ShellVars } from "../formats/shell-vars.ts";
-import { SENTINEL_LOG } from "../protocol/files.ts";
+import { CONSOLE_WATCHDOG_SECONDS, NO_PASSWORD_DROPINS, SENTINEL_LOG } from "../protocol/files.ts";
 import type { FixupStep } from "./types.ts";
 import { DEFAULT_TARGET_LINK, INITTAB, SYSCONFIG_INIT, UNIT_DIRS, initdefaultLine, setInitdefault, stage2Options, usesSystemd, usesSysv } from "./stage2-state.ts";
 
-/** The drop-ins that open rescue and emergency mode without a password, while stage 2 lasts. */
-export const NO_PASSWORD_DROPINS = [
-  "/etc/systemd/system/rescue.service.d/osam-no-password.conf",
-  "/etc/systemd/system/emergency.service.d/osam-no-password.conf",
-];
+/** RHEL 6's single-user shell without a password. */
+export const SUSHELL = "/sbin/sushell";
 
 /**
  * systemd >= 240 runs systemd-sulogin-shell, which honours SYSTEMD_SULOGIN_FORCE only when
@@ -25,7 +24,8 @@ export const NO_PASSWORD_DROPINS = [
 export function noPasswordDropin(unit: "rescue" | "emergency"): string {
   return `# osam-fixup stage 2: ${unit} mode opens a root shell on the console without a password
 # while the guest is being migrated, so that nothing waits at a password prompt and a person
-# can read ${SENTINEL_LOG}. The stage-2 sentinel removes this file.
+# can read ${SENTINEL_LOG}. The stage-2 sentinel removes this file when it starts, and
+# osam-console-watchdog.timer ${CONSOLE_WATCHDOG_SECONDS} s after boot if the sentinel never ran.
 [Service]
 Environment=SYSTEMD_SULOGIN_FORCE=1
 ExecStart=
@@ -78,10 +78,13 @@ export const singleUser: FixupStep = {
     if (sysinit !== undefined) {
       const v = new ShellVars(sysinit);
       const single = v.get("SINGLE");
-      if (single !== undefined && single !== "/sbin/sushell") {
-        v.set("SINGLE", "/sbin/sushell");
+      if (single !== undefined && single !== SUSHELL) {
+        v.set("SINGLE", SUSHELL);
         changes.push({ action: "write", path: SYSCONFIG_INIT, content: v.toString(), reason: "single-user mode opens a shell without a root password (SINGLE=/sbin/sushell) while stage 2 lasts" });
       }
+    }
+    if (!stage2Options(inputs).installStage2 && changes.some((c) => c.action === "write" && ((NO_PASSWORD_DROPINS as readonly string[]).includes(c.path) || c.path === SYSCONFIG_INIT))) {
+      warnings.push("options.installStage2 is false: nothing of osam-fixup closes the root shell without a password that single-user mode opens; your own stage 2 must remove it");
     }
     const over = await cmdlineOverrides(view);
     if (over.length) warnings.push(`the kernel command line in /etc/default/grub has ${over.join(" ")}, which overrides the default target/runlevel: the guest may not enter single-user mode for stage 2`);

@@ -22,11 +22,12 @@ export const SYSCONFIG_INIT = "/etc/sysconfig/init";
 /** systemd's unit directories, the admin's first. */
 export const UNIT_DIRS = ["/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system"];
 
-/** The stage-2 options of system-configuration.json, each true unless set to false. */
+/** The stage-2 options of system-configuration.json, each true unless set to false, except requireTools (false unless true). */
 export interface Stage2Options {
   singleUserMode: boolean;
   installStage2: boolean;
   removeForeignTools: boolean;
+  requireTools: boolean;
 }
 
 export function stage2Options(inputs: Inputs): Stage2Options {
@@ -35,6 +36,7 @@ export function stage2Options(inputs: Inputs): Stage2Options {
     singleUserMode: o.singleUserMode !== false,
     installStage2: o.installStage2 !== false,
     removeForeignTools: o.removeForeignTools !== false,
+    requireTools: o.requireTools === true,
   };
 }
 

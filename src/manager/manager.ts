@@ -16,7 +16,7 @@ export type ManagerEvent =
   | { type: "step-start"; id: string; time: string; step: string; index: number; total: number; elapsedMs: number }
   | { type: "step-done"; id: string; time: string; step: string; index: number; total: number; elapsedMs: number; stepMs: number }
   | { type: "step-failed"; id: string; time: string; step: string; index: number; total: number; elapsedMs: number; stepMs: number; message: string; code?: number }
-  | { type: "migration-done"; id: string; time: string; status: "succeeded" | "failed"; elapsedMs: number; message: string; step?: string; code?: number; logs?: { log: string; result: string } };
+  | { type: "migration-done"; id: string; time: string; status: "succeeded" | "failed"; elapsedMs: number; message: string; step?: string; code?: number; logs?: { log: string; result: string; stage2?: string }; warnings?: string[] };
 
 export interface ManagerOptions {
   driver: Driver;
@@ -40,6 +40,8 @@ export interface MigrationOutcome {
   step?: string;
   code?: number;
   elapsedMs: number;
+  /** A migration that succeeded with warnings (stage 2 without VMware Tools) lists them here. */
+  warnings?: string[];
 }
 
 export class StepTimeoutError extends Error {
@@ -208,10 +210,13 @@ export class Manager extends EventEmitter {
       }
       st.status = "succeeded";
       await this.store.save(st);
-      const msg = `migrated: stage 1 ${st.stage1?.status ?? "?"} (code ${st.stage1?.code ?? "?"}), stage 2 finished, NICs connected`;
+      const s2 = st.stage2;
+      const warnings = s2?.status === "succeeded-with-warnings" ? [`stage 2 (${s2.code}): ${s2.reason}`] : [];
+      const stage2 = s2 ? `stage 2 ${s2.status} (${s2.code})` : "stage 2 finished";
+      const msg = `${warnings.length ? "migrated with warnings" : "migrated"}: stage 1 ${st.stage1?.status ?? "?"} (code ${st.stage1?.code ?? "?"}), ${stage2}, NICs connected${warnings.length ? `; ${warnings.join("; ")}` : ""}`;
       log.info(`migration ${st.id}: ${msg}`);
-      this.emitEvent({ type: "migration-done", id: st.id, time: new Date().toISOString(), status: "succeeded", elapsedMs: Date.now() - t0, message: msg, ...(st.collected ? { logs: st.collected } : {}) });
-      return { id: st.id, status: "succeeded", message: msg, elapsedMs: Date.now() - t0 };
+      this.emitEvent({ type: "migration-done", id: st.id, time: new Date().toISOString(), status: "succeeded", elapsedMs: Date.now() - t0, message: msg, ...(st.collected ? { logs: st.collected } : {}), ...(warnings.length ? { warnings } : {}) });
+      return { id: st.id, status: "succeeded", message: msg, elapsedMs: Date.now() - t0, ...(warnings.length ? { warnings } : {}) };
     } finally {
       await vm?.close().catch(() => undefined);
       unlock();

@@ -28,6 +28,15 @@ export interface Stage1Summary {
   step?: string;
 }
 
+/** What the stage-2 sentinel reported (stage2-result.json, read from the serial console). */
+export interface Stage2Summary {
+  status: "succeeded" | "succeeded-with-warnings" | "failed";
+  code: string;
+  reason: string;
+  toolsInstalled: boolean;
+  toolsCode: string;
+}
+
 export interface MigrationState {
   version: 1;
   id: string;
@@ -42,7 +51,10 @@ export interface MigrationState {
   steps: StepRecord[];
   vm?: VmRef;
   stage1?: Stage1Summary;
-  collected?: { log: string; result: string };
+  collected?: { log: string; result: string; stage2?: string };
+  /** Bytes of serial output before the stage-2 boot: a result printed earlier is not this boot's. */
+  stage2SerialOffset?: number;
+  stage2?: Stage2Summary;
   error?: { step: string; message: string; code?: number };
 }
 

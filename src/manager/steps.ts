@@ -9,6 +9,7 @@ import type { Logger } from "../util/log.ts";
 import { writeAtomic } from "../util/fs.ts";
 import { FIXUP_UNIT, GuestFileNotFoundError, sleep, type Driver, type Vm } from "./drivers/types.ts";
 import { bootUnit, deriveMaps, vmSpecOf } from "./spec.ts";
+import { describeStage2, lastStage2Result, type Stage2Block } from "./stage2.ts";
 import type { MigrationState } from "./state.ts";
 
 export interface StepContext {
@@ -43,6 +44,61 @@ export interface StepDef {
 }
 
 const fx = (f: keyof typeof FIXUP_FILES) => `${DEFAULT_FIXUP_DIR}/${FIXUP_FILES[f]}`;
+
+/** The newest stage-2 result the guest printed on its serial console since the stage-2 power-on. */
+async function stage2FromSerial(ctx: StepContext, vm: Vm): Promise<Stage2Block | undefined> {
+  if (!vm.serialOutput) return undefined;
+  const out = await vm.serialOutput();
+  return lastStage2Result(out.subarray(Math.min(ctx.state.stage2SerialOffset ?? 0, out.length)).toString("utf8"));
+}
+
+/** Keeps the result as <log-dir>/<id>_stage2.json and in the state. */
+async function keepStage2(ctx: StepContext, b: Stage2Block): Promise<void> {
+  const dir = ctx.state.logDir;
+  mkdirSync(dir, { recursive: true });
+  const to = join(dir, collectedLogName(ctx.state.id, "stage2"));
+  await writeAtomic(to, JSON.stringify(b.result, null, 2) + "\n");
+  const r = b.result;
+  ctx.state.stage2 = { status: r.status, code: r.code, reason: r.reason, toolsInstalled: r.tools.installed, toolsCode: r.tools.code };
+  if (ctx.state.collected) ctx.state.collected.stage2 = to;
+  await ctx.save();
+  ctx.log.info(`collected ${to}: ${describeStage2(r)}`);
+}
+
+/**
+ * Waits for the end of stage 2: the guest powering itself off, or a result on the serial
+ * console that says it will not (a failure: the guest waits in single-user mode for a person;
+ * or a power-off that failed after a finished stage 2, which the manager then does itself).
+ */
+async function waitStage2(ctx: StepContext): Promise<void> {
+  const vm = await ctx.vm();
+  const timeoutMs = Math.max(1000, ctx.deadline - Date.now());
+  if (!vm.serialOutput) {
+    await vm.waitPoweredOff({ timeoutMs, signal: ctx.signal });
+    return;
+  }
+  for (;;) {
+    ctx.signal.throwIfAborted();
+    const off = (await vm.powerState()) === "off";
+    const b = await stage2FromSerial(ctx, vm);
+    if (b?.result.status === "failed") {
+      await keepStage2(ctx, b);
+      throw new MigrationFailure(`stage 2 failed (${b.result.code}): ${b.result.reason}`);
+    }
+    if (off) {
+      if (b) await keepStage2(ctx, b);
+      else ctx.log.warn("the guest powered off but printed no stage-2 result on its serial console: stage 2's outcome is unknown");
+      return;
+    }
+    if (b?.result.powerOff === "failed") {
+      await keepStage2(ctx, b);
+      ctx.log.warn(`stage 2 finished but the guest could not power itself off: powering it off (${b.result.reason})`);
+      await vm.powerOff();
+      return;
+    }
+    await sleep(ctx.pollMs, ctx.signal);
+  }
+}
 
 async function pollGuest(ctx: StepContext, what: string, path: string): Promise<void> {
   const vm = await ctx.vm();
@@ -201,7 +257,13 @@ export const STEPS: readonly StepDef[] = [
     title: "power on into the guest (stage 2)",
     timeoutS: 300,
     async run(ctx) {
-      await (await ctx.vm()).powerOn();
+      const vm = await ctx.vm();
+      // kept from the first attempt: a rerun after a crash must not skip this boot's output
+      if (ctx.state.stage2SerialOffset === undefined && vm.serialOutput) {
+        ctx.state.stage2SerialOffset = (await vm.serialOutput()).length;
+        await ctx.save();
+      }
+      await vm.powerOn();
     },
   },
   {
@@ -214,11 +276,9 @@ export const STEPS: readonly StepDef[] = [
   },
   {
     name: "wait-stage2",
-    title: "wait for the guest to power off at the end of stage 2",
+    title: "wait for the end of stage 2: the guest powers off, or its serial console reports a failure",
     timeoutS: 3600,
-    async run(ctx) {
-      await (await ctx.vm()).waitPoweredOff({ timeoutMs: Math.max(1000, ctx.deadline - Date.now()), signal: ctx.signal });
-    },
+    run: waitStage2,
   },
   {
     name: "connect-nics",

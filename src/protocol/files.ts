@@ -43,7 +43,32 @@ export const STAGE2_FILES = {
   overrides: "sentinel.env",
   /** What the files in the data directory are, for a person who finds them. */
   readme: "README.txt",
+  /** Written by the sentinel when it ends, however it ends (kept): the Stage2Result schema. */
+  result: "stage2-result.json",
 } as const;
+
+/**
+ * The lines around the stage-2 result that the sentinel prints on the consoles (/dev/console
+ * and the first serial port), where the manager reads it without guest credentials. The end
+ * line carries the byte count of the JSON line, so that a block cut by a kernel message is
+ * recognised and ignored.
+ */
+export const STAGE2_RESULT_MARKERS = {
+  begin: "==== osam-fixup stage-2 result begin ====",
+  end: "==== osam-fixup stage-2 result end ====",
+} as const;
+
+/**
+ * Seconds after boot when the console watchdog that stage 1 installs removes the ways to a
+ * root shell without a password, whether or not the sentinel ran (it removes them itself first).
+ */
+export const CONSOLE_WATCHDOG_SECONDS = 1800;
+
+/** The root-shell-without-password drop-ins stage 1 installs for stage 2 (systemd). */
+export const NO_PASSWORD_DROPINS = [
+  "/etc/systemd/system/rescue.service.d/osam-no-password.conf",
+  "/etc/systemd/system/emergency.service.d/osam-no-password.conf",
+] as const;
 
 /** The value a state file holds when the setting did not exist before stage 1. */
 export const STAGE2_NONE = "(none)";
@@ -56,7 +81,7 @@ export function stage2Path(name: keyof typeof STAGE2_FILES): string {
   return `${GUEST_DATA_DIR}/${STAGE2_FILES[name]}`;
 }
 
-/** Names the manager gives to the collected logs: <log-dir>/<mig-id>_fixup.log, ..._result.json. */
-export function collectedLogName(migrationId: string, which: "log" | "result"): string {
-  return which === "log" ? `${migrationId}_fixup.log` : `${migrationId}_result.json`;
+/** Names the manager gives to the collected logs: <log-dir>/<mig-id>_fixup.log, ..._result.json, ..._stage2.json. */
+export function collectedLogName(migrationId: string, which: "log" | "result" | "stage2"): string {
+  return which === "log" ? `${migrationId}_fixup.log` : which === "result" ? `${migrationId}_result.json` : `${migrationId}_stage2.json`;
 }

@@ -14,6 +14,9 @@ export const SOURCES = {
   "collect.sh": "COLLECT_SH",
   "sysv-init.sh": "SYSV_INIT_SH",
   "osam-sentinel.service": "SENTINEL_UNIT",
+  "sysv-watchdog.sh": "SYSV_WATCHDOG_SH",
+  "osam-console-watchdog.timer": "WATCHDOG_TIMER",
+  "osam-console-watchdog.service": "WATCHDOG_SERVICE",
 } as const;
 
 const INCLUDE = /^# osam-include: ([a-z0-9-]+\.sh)\n/gm;

@@ -1,7 +1,7 @@
 // The sentinel's files as stage 1 installs them: the @@NAME@@ placeholders in the embedded
 // scripts and unit filled in from src/protocol/files.ts, the one place for these names.
-import { GUEST_DATA_DIR, SENTINEL_LOG, SENTINEL_SCRIPT, STAGE2_FILES, STAGE2_NONE } from "../protocol/files.ts";
-import { COLLECT_SH, SENTINEL_UNIT, STAGE2_SH, SYSV_INIT_SH } from "./embedded.ts";
+import { CONSOLE_WATCHDOG_SECONDS, GUEST_DATA_DIR, NO_PASSWORD_DROPINS, SENTINEL_LOG, SENTINEL_SCRIPT, STAGE2_FILES, STAGE2_NONE, STAGE2_RESULT_MARKERS } from "../protocol/files.ts";
+import { COLLECT_SH, SENTINEL_UNIT, STAGE2_SH, SYSV_INIT_SH, SYSV_WATCHDOG_SH, WATCHDOG_SERVICE, WATCHDOG_TIMER } from "./embedded.ts";
 
 export const PLACEHOLDERS: Record<string, string> = {
   DATA_DIR: GUEST_DATA_DIR,
@@ -15,6 +15,13 @@ export const PLACEHOLDERS: Record<string, string> = {
   ST_SELINUX: STAGE2_FILES.selinuxMode,
   ST_SYSCONFIG_SINGLE: STAGE2_FILES.sysconfigSingle,
   NONE: STAGE2_NONE,
+  RESULT: STAGE2_FILES.result,
+  MARK_BEGIN: STAGE2_RESULT_MARKERS.begin,
+  MARK_END: STAGE2_RESULT_MARKERS.end,
+  DROPIN_RESCUE: NO_PASSWORD_DROPINS[0],
+  DROPIN_EMERGENCY: NO_PASSWORD_DROPINS[1],
+  WATCHDOG_SECONDS: String(CONSOLE_WATCHDOG_SECONDS),
+  REQUIRE_TOOLS: "no",
 };
 
 /** Fills in every @@NAME@@; an unknown or unfilled name is a bug, not something to ship. */
@@ -29,8 +36,9 @@ export function render(template: string, values: Record<string, string> = PLACEH
   return out;
 }
 
-export function sentinelScript(): string {
-  return render(STAGE2_SH);
+/** The sentinel with the guest's stage-2 policy (options.requireTools) built in. */
+export function sentinelScript(opts: { requireTools?: boolean } = {}): string {
+  return render(STAGE2_SH, { ...PLACEHOLDERS, REQUIRE_TOOLS: opts.requireTools ? "yes" : "no" });
 }
 
 export function sentinelUnit(): string {
@@ -39,6 +47,19 @@ export function sentinelUnit(): string {
 
 export function sysvInitScript(): string {
   return render(SYSV_INIT_SH);
+}
+
+/** The console watchdog: a systemd timer and service, and the SysV init script. */
+export function watchdogTimer(): string {
+  return render(WATCHDOG_TIMER);
+}
+
+export function watchdogService(): string {
+  return render(WATCHDOG_SERVICE);
+}
+
+export function sysvWatchdogScript(): string {
+  return render(SYSV_WATCHDOG_SH);
 }
 
 /** The collect script has no placeholders: it runs on the source, before any of this. */

@@ -6,9 +6,13 @@
 # powers the guest off.
 #
 # POSIX sh only (dash, busybox ash, bash as sh): the guest may be RHEL 7 or older. Every step
-# is idempotent and a power cut at any point resumes to the same end on the next boot. On a
-# failure nothing more is changed: the guest stays in single-user mode, where the console
-# opens a shell without a password, and the log says what went wrong.
+# is idempotent and a power cut at any point resumes to the same end on the next boot.
+# Policy (docs/sentinel.md): the first thing it does, and again on every way out, is to close
+# the root shell without a password that stage 1 opened (drop-ins, SINGLE=/sbin/sushell). Tools
+# that cannot be installed are a warning unless stage 1 rendered REQUIRE_TOOLS=yes
+# (options.requireTools). On a failure the guest stays in single-user mode, whose console asks
+# for the root password. However it ends, it writes @@RESULT@@ and prints it on the consoles
+# between marker lines, where the manager reads it.
 #
 # Stage 1 fills in the @@...@@ values when it installs the script (src/sentinel/render.ts).
 # Overrides, for tests and for people (environment first, then @@DATA_DIR@@/@@OVERRIDES@@
@@ -19,6 +23,9 @@
 #   OSAM_POWEROFF      the command that powers off (default: systemctl poweroff, or poweroff)
 #   OSAM_LOG           the log file (default @@LOG_FILE@@)
 #   OSAM_CRASH_AT      test hook: kill -9 the sentinel itself at this checkpoint
+#   OSAM_FAIL_AT       test hook: fail at this checkpoint
+#   OSAM_REQUIRE_TOOLS yes|no: the tools policy, instead of the one stage 1 built in
+#   OSAM_CONSOLE       where the result is printed (default: /dev/console /dev/ttyS0)
 
 DATA='@@DATA_DIR@@'
 MANIFEST="$DATA/@@MANIFEST@@"
@@ -28,12 +35,36 @@ ST_INITDEFAULT="$DATA/@@ST_INITDEFAULT@@"
 ST_SELINUX="$DATA/@@ST_SELINUX@@"
 ST_SINGLE="$DATA/@@ST_SYSCONFIG_SINGLE@@"
 NONE='@@NONE@@'
+RESULT="$DATA/@@RESULT@@"
+DROPINS='@@DROPIN_RESCUE@@ @@DROPIN_EMERGENCY@@'
+REQUIRE_TOOLS='@@REQUIRE_TOOLS@@'
+MARK_BEGIN='@@MARK_BEGIN@@'
+MARK_END='@@MARK_END@@'
+SINGLE_RE='^[ \t]*SINGLE[ \t]*='
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
 umask 022
 
 MOUNTED=''
 MEDIA=''
+# the outcome, filled in as the run goes; write_result turns it into the result file
+STARTED=''
+FINISHED=''
+RES_STATUS=''
+RES_CODE=''
+RES_REASON=''
+FAIL_CODE=''
+FAIL_REASON=''
+TOOLS_CODE=NOT_ATTEMPTED
+TOOLS_DETAIL='the sentinel stopped before it got to VMware Tools'
+TARGET_RESTORED=false
+CONSOLE_SECURED=false
+WARNINGS=''
+POWER=not-attempted
+
+now() {
+	date -u '+%Y-%m-%dT%H:%M:%SZ' 2>/dev/null
+}
 
 log() {
 	log_line="$(date -u '+%Y-%m-%dT%H:%M:%SZ' 2>/dev/null) osam-sentinel: $*"
@@ -55,15 +86,134 @@ checkpoint() {
 		log "test hook: killing the sentinel at checkpoint $1"
 		kill -9 $$
 	fi
+	[ "${OSAM_FAIL_AT:-}" = "$1" ] && fail_with TEST_HOOK "test hook: failing at checkpoint $1"
+	return 0
+}
+
+# Ends the run as failed with a stable code ($1) and a reason; the exit trap (on_exit) closes
+# the console, writes the result and prints it.
+fail_with() {
+	FAIL_CODE=$1
+	shift
+	FAIL_REASON=$*
+	log "FAILED: $*"
+	exit 1
 }
 
 fail() {
-	log "FAILED: $*"
-	log "the guest stays in single-user mode; its console opens a root shell without a password."
-	log "fix the cause, then run: sh $0   (it resumes where it stopped)"
-	set_status "failed: $*"
+	fail_with RESTORE_FAILED "$@"
+}
+
+warn() {
+	log "WARNING: $*"
+	WARNINGS="$WARNINGS$*
+"
+}
+
+# Closes every way to a root shell without a password that stage 1 opened for stage 2: the
+# rescue/emergency drop-ins and RHEL 6's SINGLE=/sbin/sushell. With $1 = reload a running
+# systemd forgets the drop-ins too, so that the console shell that opens next asks for the
+# root password. 1 when something could not be closed.
+secure_console() {
+	sc_rc=0
+	for sc_f in $DROPINS; do
+		[ -f "$sc_f" ] || [ -L "$sc_f" ] || continue
+		if rm -f "$sc_f"; then log "removed $sc_f: rescue and emergency mode ask for the root password"; else sc_rc=1; fi
+	done
+	restore_line "$ST_SINGLE" /etc/sysconfig/init "$SINGLE_RE" "single-user shell (SINGLE=)" || sc_rc=1
+	if [ "${1:-}" = reload ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+		systemctl daemon-reload >>"$LOG" 2>&1 || {
+			log "systemctl daemon-reload failed: the running systemd may still use the drop-ins"
+			sc_rc=1
+		}
+	fi
+	if [ $sc_rc = 0 ]; then CONSOLE_SECURED=true; else CONSOLE_SECURED=false; fi
+	return $sc_rc
+}
+
+# ---- the result: a file in the data directory, and the same JSON on the consoles ----
+
+# $1 as a JSON string: backslashes and quotes escaped, control characters dropped.
+json_str() {
+	printf '"%s"' "$(printf '%s' "$1" | tr '\n\t' '  ' | tr -d '[:cntrl:]' | sed 's/\\/\\\\/g; s/"/\\"/g')"
+}
+
+# The WARNINGS lines as a JSON array.
+json_warnings() {
+	jw_sep=''
+	printf '['
+	while IFS= read -r jw_l; do
+		[ -n "$jw_l" ] || continue
+		printf '%s%s' "$jw_sep" "$(json_str "$jw_l")"
+		jw_sep=','
+	done <<EOF_WARNINGS
+$WARNINGS
+EOF_WARNINGS
+	printf ']'
+}
+
+# Writes the result file atomically: $1 status, $2 code, $3 reason, $4 guest state.
+write_result() {
+	wr_installed=false
+	case $TOOLS_CODE in INSTALLED | ALREADY_INSTALLED) wr_installed=true ;; esac
+	wr_required=false
+	[ "$REQUIRE_TOOLS" = yes ] && wr_required=true
+	mkdir -p "$DATA" 2>/dev/null
+	{
+		printf '{"version":1,"status":%s,"code":%s,"reason":%s,' "$(json_str "$1")" "$(json_str "$2")" "$(json_str "$3")"
+		printf '"tools":{"installed":%s,"code":%s,"detail":%s,"required":%s},' "$wr_installed" "$(json_str "$TOOLS_CODE")" "$(json_str "$TOOLS_DETAIL")" "$wr_required"
+		printf '"targetRestored":%s,"consoleSecured":%s,"guestState":%s,"powerOff":%s,' "$TARGET_RESTORED" "$CONSOLE_SECURED" "$(json_str "$4")" "$(json_str "$POWER")"
+		printf '"warnings":%s,"startedAt":%s,"finishedAt":%s,"log":%s}\n' "$(json_warnings)" "$(json_str "$STARTED")" "$(json_str "$(now)")" "$(json_str "$LOG")"
+	} >"$RESULT.tmp" || log "could not write $RESULT.tmp"
+	mv -f "$RESULT.tmp" "$RESULT" || log "could not write $RESULT"
+	sync 2>/dev/null || true
+	log "stage 2 result: $1 ($2): $3"
+}
+
+# Prints the result file between the marker lines on each console. A write to a serial port
+# can block (no carrier): each one is given a few seconds, then abandoned.
+emit_result() {
+	[ -f "$RESULT" ] || return 0
+	er_bytes=$(wc -c <"$RESULT" | tr -d ' ')
+	for er_dev in ${OSAM_CONSOLE:-/dev/console /dev/ttyS0}; do
+		case $er_dev in /dev/*) [ -c "$er_dev" ] || continue ;; esac
+		(printf '\n%s\n%s\n%s bytes=%s\n' "$MARK_BEGIN" "$(cat "$RESULT")" "$MARK_END" "$er_bytes" >>"$er_dev") 2>/dev/null &
+		er_pid=$!
+		(sleep 5 && kill -9 "$er_pid") </dev/null >/dev/null 2>&1 &
+		er_killer=$!
+		wait "$er_pid" 2>/dev/null || log "could not print the result on $er_dev"
+		kill "$er_killer" 2>/dev/null
+	done
+	log "stage 2 result printed between '$MARK_BEGIN' and '$MARK_END' on ${OSAM_CONSOLE:-/dev/console /dev/ttyS0}"
+}
+
+# Every way out of a run that did not finish: close the console first, then record and print
+# why, and leave the guest in single-user mode, where the console asks for the root password.
+on_exit() {
+	oe_rc=$1
+	trap - EXIT
+	[ -n "$FINISHED" ] && [ "$oe_rc" = 0 ] && exit 0
+	if [ -n "$FINISHED" ]; then
+		# restored and cleaned up, but the power-off did not happen
+		POWER=failed
+		secure_console reload
+		write_result "$RES_STATUS" "$RES_CODE" "$RES_REASON; but the guest did not power itself off (exit status $oe_rc): power it off" restored
+		emit_result
+		exit "$oe_rc"
+	fi
+	[ "$oe_rc" = 0 ] && oe_rc=1
+	secure_console reload || log "WARNING: the console could not be fully closed (see above)"
 	release_media
-	exit 1
+	if [ -z "$FAIL_CODE" ]; then
+		FAIL_CODE=ABORTED
+		FAIL_REASON="the sentinel stopped unexpectedly (exit status $1)"
+	fi
+	set_status "failed: $FAIL_REASON"
+	write_result failed "$FAIL_CODE" "$FAIL_REASON; the guest stays in single-user mode and its console asks for the root password: read $LOG, fix the cause, then run sh @@SCRIPT@@ (it resumes)" single-user
+	log "the guest stays in single-user mode; its console asks for the root password."
+	log "fix the cause, then run: sh @@SCRIPT@@   (it resumes where it stopped)"
+	emit_result
+	exit "$oe_rc"
 }
 
 load_overrides() {
@@ -304,13 +454,14 @@ install_rpms() {
 	fi
 }
 
+# 0 installed, 1 the installer failed, 2 no usable installer (no tarball, or no perl)
 install_tarball() {
 	it_tgz=''
 	for it_f in "$MEDIA"/VMwareTools-*.tar.gz; do [ -f "$it_f" ] && it_tgz=$it_f; done
-	[ -n "$it_tgz" ] || return 1
+	[ -n "$it_tgz" ] || return 2
 	command -v perl >/dev/null 2>&1 || {
 		log "$it_tgz needs perl, which this guest does not have"
-		return 1
+		return 2
 	}
 	it_tmp=/tmp/osam-vmware-tools
 	rm -rf "$it_tmp"
@@ -319,7 +470,7 @@ install_tarball() {
 	(cd "$it_tmp/vmware-tools-distrib" && { ./vmware-install.pl --default --force-install || ./vmware-install.pl --default; }) >>"$LOG" 2>&1
 	it_rc=$?
 	rm -rf "$it_tmp"
-	return $it_rc
+	[ "$it_rc" = 0 ] || return 1
 }
 
 enable_tools_service() {
@@ -338,32 +489,68 @@ enable_tools_service() {
 	done
 }
 
+# What became of the tools: $1 a Stage2ToolsCode, $2 a sentence. 1 unless they are there.
+tools_outcome() {
+	TOOLS_CODE=$1
+	TOOLS_DETAIL=$2
+	release_media
+	case $1 in INSTALLED | ALREADY_INSTALLED) return 0 ;; esac
+	log "VMware Tools not installed: $2"
+	return 1
+}
+
+# 0 when VMware Tools are there afterwards; otherwise tools_outcome says why, and the policy
+# (REQUIRE_TOOLS) decides in main whether that fails stage 2.
 install_tools() {
 	if tools_present; then
 		log "VMware Tools are already installed; leaving them as they are"
-		return 0
+		tools_outcome ALREADY_INSTALLED "vmtoolsd was already installed; left as it was"
+		return
 	fi
-	find_media || fail "no VMware Tools medium found (is the tools ISO connected to the CD-ROM drive?)"
+	find_media || {
+		tools_outcome NO_MEDIUM "no VMware Tools medium found (is the tools ISO connected to the CD-ROM drive?)"
+		return
+	}
 	checkpoint media-ready
 	it_done=''
 	if tool dpkg >/dev/null && [ -d /var/lib/dpkg ]; then
 		if it_dir=$(first_dir_with deb); then
-			install_debs "$it_dir" || fail "dpkg could not install the packages from $it_dir (see $LOG)"
+			install_debs "$it_dir" || {
+				tools_outcome INSTALL_FAILED "dpkg could not install the packages from $it_dir (see $LOG)"
+				return
+			}
 			it_done=yes
 		fi
 	elif tool rpm >/dev/null && [ -d /var/lib/rpm ]; then
 		if it_dir=$(first_dir_with rpm); then
-			install_rpms "$it_dir" || fail "rpm could not install the packages from $it_dir (see $LOG)"
+			install_rpms "$it_dir" || {
+				tools_outcome INSTALL_FAILED "rpm could not install the packages from $it_dir (see $LOG)"
+				return
+			}
 			it_done=yes
 		fi
 	fi
 	if [ -z "$it_done" ]; then
-		install_tarball || fail "the medium has no packages for this guest and no usable VMware Tools installer"
+		install_tarball
+		case $? in
+		1)
+			tools_outcome INSTALL_FAILED "the VMware Tools installer failed (see $LOG)"
+			return
+			;;
+		2)
+			tools_outcome NO_PACKAGE "the medium has no packages for this guest and no usable VMware Tools installer"
+			return
+			;;
+		esac
 	fi
 	release_media
-	tools_present || fail "VMware Tools were installed but vmtoolsd is not there"
+	tools_present || {
+		tools_outcome NOT_RUNNABLE "VMware Tools were installed but vmtoolsd is not there"
+		return
+	}
 	enable_tools_service
 	log "VMware Tools installed"
+	tools_outcome INSTALLED "installed from the tools medium"
 }
 
 # ---- restoring what stage 1 recorded ----
@@ -385,7 +572,8 @@ restore_selinux() {
 }
 
 restore_line() {
-	# $1 state file, $2 target file, $3 awk regex of the line(s) stage 1 changed, $4 what
+	# $1 state file, $2 target file, $3 awk regex of the line(s) stage 1 changed, $4 what;
+	# 1 when it could not (the caller decides: secure_console runs on the way out)
 	[ -f "$1" ] || return 0
 	[ -f "$2" ] || return 0
 	rl_orig=$(state_value "$1")
@@ -393,12 +581,18 @@ restore_line() {
 	# the patterns and lines travel through the environment: awk -v would interpret backslashes
 	# shellcheck disable=SC2016 # awk programs, not shell expansions
 	if [ "$rl_orig" = "$NONE" ]; then
-		rewrite "$2" env OSAM_RE="$3" awk '$0 ~ ENVIRON["OSAM_RE"] { next } { print }' || fail "could not restore $4 in $2"
+		rewrite "$2" env OSAM_RE="$3" awk '$0 ~ ENVIRON["OSAM_RE"] { next } { print }' || {
+			log "could not restore $4 in $2"
+			return 1
+		}
 		log "$4: removed the line stage 1 added to $2"
 	else
 		rewrite "$2" env OSAM_RE="$3" OSAM_LINE="$rl_orig" awk '
 			$0 ~ ENVIRON["OSAM_RE"] { if (!done) print ENVIRON["OSAM_LINE"]; done = 1; next }
-			{ print }' || fail "could not restore $4 in $2"
+			{ print }' || {
+			log "could not restore $4 in $2"
+			return 1
+		}
 		log "$4 restored in $2: $rl_orig"
 	fi
 }
@@ -462,30 +656,51 @@ power_off() {
 main() {
 	load_overrides
 	LOG=${OSAM_LOG:-'@@LOG_FILE@@'}
+	case ${OSAM_REQUIRE_TOOLS:-} in yes | no) REQUIRE_TOOLS=$OSAM_REQUIRE_TOOLS ;; esac
 	if [ ! -f "$MANIFEST" ]; then
 		log "nothing to do: $MANIFEST is gone (stage 2 already finished)"
 		return 0
 	fi
+	STARTED=$(now)
+	trap 'on_exit $?' EXIT
+	trap 'exit 129' HUP
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	# before anything else: no root shell without a password from here on, whatever happens
+	secure_console || fail_with RESTORE_FAILED "could not close the console that opens without a password"
 	case $(sed -n '1p' "$STATUS" 2>/dev/null) in
 	'') log "stage 2 starting (pid $$)" ;;
 	*) log "stage 2 resuming after: $(sed -n '1p' "$STATUS")" ;;
 	esac
 	set_status running
 	checkpoint start
-	install_tools
+	if ! install_tools; then
+		[ "$REQUIRE_TOOLS" = yes ] && fail_with TOOLS_MISSING "VMware Tools are required (options.requireTools) and were not installed: $TOOLS_DETAIL"
+		warn "VMware Tools were not installed: $TOOLS_DETAIL. Stage 2 goes on (options.requireTools is false); install open-vm-tools later"
+	fi
 	checkpoint tools-installed
 	restore_selinux
 	checkpoint selinux-restored
-	restore_line "$ST_SINGLE" /etc/sysconfig/init '^[ \t]*SINGLE[ \t]*=' "single-user shell (SINGLE=)"
-	restore_line "$ST_INITDEFAULT" /etc/inittab '^[^#:]*:[0-9Ss]*:initdefault:' "initdefault"
+	restore_line "$ST_INITDEFAULT" /etc/inittab '^[^#:]*:[0-9Ss]*:initdefault:' "initdefault" || fail "could not restore initdefault in /etc/inittab"
 	checkpoint runlevel-restored
 	restore_default_target
+	TARGET_RESTORED=true
 	checkpoint target-restored
-	# done before the cleanup: once the script is gone nothing would ever write it
+	# the result and the status before the cleanup: once the script is gone nothing would write them
+	if [ "$TOOLS_CODE" = INSTALLED ] || [ "$TOOLS_CODE" = ALREADY_INSTALLED ]; then
+		RES_STATUS=succeeded RES_CODE=OK RES_REASON="stage 2 finished: VMware Tools in place, the guest restored"
+	else
+		RES_STATUS=succeeded-with-warnings RES_CODE=TOOLS_MISSING RES_REASON="stage 2 finished without VMware Tools ($TOOLS_DETAIL); the guest was restored"
+	fi
+	POWER=requested
+	write_result "$RES_STATUS" "$RES_CODE" "$RES_REASON" restored
 	set_status "done"
+	FINISHED=yes
 	remove_owned
 	checkpoint cleaned-up
-	power_off
+	emit_result
+	# a failure from here on is reported by on_exit as a power-off that did not happen
+	power_off || exit 1
 }
 
 main "$@"

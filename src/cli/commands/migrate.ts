@@ -153,7 +153,9 @@ export const migrateCommand: Command = {
     }
     const failed = outcomes.filter((o) => o.status !== "succeeded");
     if (!values.json) {
-      process.stderr.write(`osam-fixup migrate: ${outcomes.length} migration(s): ${outcomes.length - failed.length} succeeded, ${failed.length} failed\n`);
+      const warned = outcomes.filter((o) => o.status === "succeeded" && o.warnings?.length);
+      process.stderr.write(`osam-fixup migrate: ${outcomes.length} migration(s): ${outcomes.length - failed.length} succeeded${warned.length ? ` (${warned.length} with warnings)` : ""}, ${failed.length} failed\n`);
+      for (const w of warned) process.stderr.write(`  ${w.id}: succeeded with warnings: ${w.warnings!.join("; ")}\n`);
       for (const f of failed) process.stderr.write(`  ${f.id}: ${f.message}\n`);
     }
     return failed.length ? 1 : 0;

@@ -17,6 +17,7 @@
 //   await vm.waitPoweredOff({ timeoutMs });
 //   await vm.describe();                         // devices, NIC link state, boot order (for checks)
 //   vm.serialLogPath                             // qemu only: the guest's ttyS0 output, appended
+//   await vm.serialOutput?.()                    // the guest's serial output so far (the stage-2 result channel)
 //   await vm.close(); await driver.close();      // drop connections; the VM keeps running
 //
 // Every method is safe to call again after a crash of the caller (the manager resumes): a VM
@@ -126,6 +127,12 @@ export interface Vm {
   readonly ref: VmRef;
   /** The guest's serial console (ttyS0) as a host file, for local drivers. */
   readonly serialLogPath: string | undefined;
+  /**
+   * Everything the guest wrote to its first serial port so far, across boots (empty before
+   * the first). Absent on drivers without such a channel; the manager then learns the end of
+   * stage 2 from the power state alone.
+   */
+  serialOutput?(): Promise<Buffer>;
   readonly guest: GuestOps;
   powerState(): Promise<PowerState>;
   powerOn(): Promise<void>;

@@ -1,57 +1,20 @@
 // The sentinel run for real, under busybox sh, in small guests made from the golden trees
 // (RHEL 8-style systemd, RHEL 6-style SysV) with the host's static busybox as their whole
-// userland: restore, cleanup, the tarball-installer fallback, a failure that leaves a
-// guest a person can log into, and a power cut at every checkpoint. Needs root (chroot).
+// userland: restore, cleanup, the tarball-installer fallback, the tools policy (a warning by
+// default, a failure with requireTools that leaves the guest in single-user mode asking for
+// the root password), and a power cut at every checkpoint. Needs root (chroot).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execa } from "execa";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, readFile, readlink, writeFile } from "node:fs/promises";
+import { readFile, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { SENTINEL_SCRIPT, stage2Path } from "../../../src/protocol/files.ts";
-import { loadCaseInputs } from "../../helpers/golden.ts";
-import { copyTree, diffPrints, removeTree, tempDir } from "../../helpers/tree.ts";
-import { present, CHECKPOINTS, GUEST_BUSYBOX, addBusybox, assertStage2Done, endState, needRoot, runSentinel, sentinelLog, stage1, statusWord } from "./harness.ts";
+import { diffPrints, removeTree } from "../../helpers/tree.ts";
+import { present, CHECKPOINTS, GOLDEN, GUEST_BUSYBOX, assertStage2Done, endState, goldenGuest, runSentinel, sentinelLog, stage2Result, statusWord, tarballMedia, vmtoolsdPresent } from "./harness.ts";
 
-const GOLDEN = new URL("../../golden/sentinel/", import.meta.url).pathname;
 const BB = [GUEST_BUSYBOX, "sh"];
 const g = (root: string, p: string) => join(root, p.replace(/^\//, ""));
-
-/** A golden tree with busybox applets as its commands, after stage 1. */
-async function guest(name: "rhel8-systemd" | "rhel6-sysv"): Promise<string> {
-  needRoot("running the sentinel in a busybox guest");
-  const root = await copyTree(join(GOLDEN, name, "root"), `osam-bb-${name}-`);
-  await addBusybox(root);
-  for (const d of ["bin", "sbin", "usr/bin", "usr/sbin", "tmp", "var/log"]) await mkdir(g(root, d), { recursive: true });
-  // applets where the guest has nothing (the golden trees' placeholders stay)
-  await execa("chroot", [root, GUEST_BUSYBOX, "--install", "-s"]);
-  await stage1(root, await loadCaseInputs(join(GOLDEN, name, "inputs")));
-  return root;
-}
-
-/** A VMware Tools tarball whose installer (run through a stand-in perl) installs vmtoolsd. */
-async function tarballMedia(root: string): Promise<string> {
-  const media = "/media/vmware-tools";
-  const src = await tempDir("osam-vmtools-src-");
-  try {
-    await mkdir(join(src, "vmware-tools-distrib"), { recursive: true });
-    await writeFile(join(src, "vmware-tools-distrib/vmware-install.pl"), "#!/usr/bin/perl\n# test stand-in: installs a vmtoolsd\nmkdir -p /usr/bin /etc/vmware-tools\nprintf '#!/bin/sh\\necho vmtoolsd\\n' > /usr/bin/vmtoolsd\nchmod 755 /usr/bin/vmtoolsd\necho \"installed with: $*\" > /etc/vmware-tools/installed-by\n");
-    await chmod(join(src, "vmware-tools-distrib/vmware-install.pl"), 0o755);
-    await mkdir(g(root, media), { recursive: true });
-    await execa("tar", ["-czf", g(root, `${media}/VMwareTools-10.3.26-12345.tar.gz`), "-C", src, "vmware-tools-distrib"]);
-  } finally {
-    await removeTree(src);
-  }
-  await writeFile(g(root, "/usr/bin/perl"), "#!/bin/sh\n# test stand-in for perl: the fake installer is sh\nexec /bin/sh \"$@\"\n");
-  await chmod(g(root, "/usr/bin/perl"), 0o755);
-  return media;
-}
-
-async function vmtoolsdPresent(root: string): Promise<void> {
-  await mkdir(g(root, "/usr/bin"), { recursive: true });
-  await writeFile(g(root, "/usr/bin/vmtoolsd"), "#!/bin/sh\necho vmtoolsd\n");
-  await chmod(g(root, "/usr/bin/vmtoolsd"), 0o755);
-}
+const guest = (name: "rhel8-systemd" | "rhel6-sysv") => goldenGuest(name);
 
 test("systemd guest, tools already there: default target, SELinux and relabel restored, everything of stage 2 gone", async () => {
   const root = await guest("rhel8-systemd");
@@ -79,6 +42,7 @@ test("SysV guest, VMware Tools tarball: installer run, inittab, SINGLE= and SELi
     const r = await runSentinel(root, BB, { OSAM_TOOLS_SOURCE: media });
     assert.equal(r.exitCode, 0, r.output);
     await assertStage2Done(root, "rhel6 busybox");
+    assert.deepEqual([stage2Result(root)!.status, stage2Result(root)!.tools.code], ["succeeded", "INSTALLED"]);
     assert.equal(await readFile(g(root, "/etc/vmware-tools/installed-by"), "utf8"), "installed with: --default --force-install\n");
     const inittab = await readFile(g(root, "/etc/inittab"), "utf8");
     assert.equal(inittab, await readFile(join(GOLDEN, "rhel6-sysv/root/etc/inittab"), "utf8"), "inittab byte-identical to the original");
@@ -91,27 +55,66 @@ test("SysV guest, VMware Tools tarball: installer run, inittab, SINGLE= and SELi
   }
 });
 
-test("no tools medium: a bounded wait, a logged failure, the guest left in single-user mode; a rerun with the medium finishes", async () => {
+test("no tools medium, default policy: a bounded wait, then a warning; the guest restored, no password-less console, powered off", async () => {
   const root = await guest("rhel8-systemd");
   try {
     const t0 = Date.now();
     const r = await runSentinel(root, BB, { OSAM_CDROM_WAIT: "5" });
-    assert.equal(r.exitCode, 1, r.output);
+    assert.equal(r.exitCode, 0, r.output);
     assert.ok(Date.now() - t0 < 30_000, "the wait is bounded");
     const log = await sentinelLog(root);
     assert.match(log, /waiting for the tools CD-ROM \(attempt 1 of 2/);
     assert.match(log, /waiting for the tools CD-ROM \(attempt 2 of 2/);
-    assert.match(log, /FAILED: no VMware Tools medium found/);
+    assert.match(log, /WARNING: VMware Tools were not installed: no VMware Tools medium found/);
+    await assertStage2Done(root, "no medium");
+    assert.equal(await readlink(g(root, "/etc/systemd/system/default.target")), "/usr/lib/systemd/system/multi-user.target");
+    const res = stage2Result(root)!;
+    assert.deepEqual([res.status, res.code, res.tools.installed, res.tools.code, res.tools.required], ["succeeded-with-warnings", "TOOLS_MISSING", false, "NO_MEDIUM", false]);
+    assert.match(res.warnings.join("\n"), /no VMware Tools medium found/);
+  } finally {
+    await removeTree(root);
+  }
+});
+
+test("requireTools: no tools medium fails stage 2; single-user mode asking for the root password; a rerun with the medium finishes", async () => {
+  const root = await goldenGuest("rhel8-systemd", { requireTools: true });
+  try {
+    const r = await runSentinel(root, BB, { OSAM_CDROM_WAIT: "0" });
+    assert.equal(r.exitCode, 1, r.output);
+    const log = await sentinelLog(root);
+    assert.match(log, /FAILED: VMware Tools are required \(options.requireTools\) and were not installed: no VMware Tools medium found/);
     assert.match(await statusWord(root) ?? "", /^failed:/);
-    // still single-user, still passwordless at the console, still resumable
+    // still single-user and resumable, but the console asks for the root password
     assert.equal(await readlink(g(root, "/etc/systemd/system/default.target")), "/usr/lib/systemd/system/rescue.target");
-    assert.ok(present(root, "/etc/systemd/system/rescue.service.d/osam-no-password.conf"));
+    assert.equal(present(root, "/etc/systemd/system/rescue.service.d/osam-no-password.conf"), false);
+    assert.equal(present(root, "/etc/systemd/system/emergency.service.d/osam-no-password.conf"), false);
     assert.ok(existsSync(g(root, SENTINEL_SCRIPT)) && existsSync(g(root, stage2Path("manifest"))));
+    assert.equal(present(root, "/osam-test-poweroff"), false, "a failed stage 2 does not power off");
+    const res = stage2Result(root)!;
+    assert.deepEqual([res.status, res.code, res.guestState, res.consoleSecured, res.targetRestored, res.powerOff, res.tools.required], ["failed", "TOOLS_MISSING", "single-user", true, false, "not-attempted", true]);
+    assert.match(res.reason, /asks for the root password/);
     const media = await tarballMedia(root);
     const again = await runSentinel(root, BB, { OSAM_TOOLS_SOURCE: media });
     assert.equal(again.exitCode, 0, again.output);
-    assert.match(again.output, /stage 2 resuming after: failed: no VMware Tools medium found/);
+    assert.match(again.output, /stage 2 resuming after: failed: VMware Tools are required/);
     await assertStage2Done(root, "rerun after failure");
+    assert.equal(stage2Result(root)!.status, "succeeded");
+  } finally {
+    await removeTree(root);
+  }
+});
+
+test("requireTools failure, then the administrator accepts the guest without tools (OSAM_REQUIRE_TOOLS=no): restored, a warning, powered off", async () => {
+  const root = await goldenGuest("rhel6-sysv", { requireTools: true });
+  try {
+    const r = await runSentinel(root, BB);
+    assert.equal(r.exitCode, 1, r.output);
+    assert.equal(await readFile(g(root, "/etc/sysconfig/init"), "utf8"), await readFile(join(GOLDEN, "rhel6-sysv/root/etc/sysconfig/init"), "utf8"), "single-user mode asks for the root password again");
+    const again = await runSentinel(root, BB, { OSAM_REQUIRE_TOOLS: "no" });
+    assert.equal(again.exitCode, 0, again.output);
+    await assertStage2Done(root, "accepted without tools");
+    assert.deepEqual([stage2Result(root)!.status, stage2Result(root)!.tools.required], ["succeeded-with-warnings", false]);
+    assert.equal(await readFile(g(root, "/etc/inittab"), "utf8"), await readFile(join(GOLDEN, "rhel6-sysv/root/etc/inittab"), "utf8"));
   } finally {
     await removeTree(root);
   }

@@ -5,11 +5,16 @@ import assert from "node:assert/strict";
 import { execa } from "execa";
 import { existsSync, lstatSync, readFileSync } from "node:fs";
 import { chmod, copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
+import { loadCaseInputs } from "../../helpers/golden.ts";
+import { copyTree, removeTree, tempDir } from "../../helpers/tree.ts";
 import { join } from "node:path";
 import { runStage1 } from "../../../src/agent/stage1.ts";
 import { bindChrootDirs } from "../../../src/guest/binds.ts";
 import type { Inputs } from "../../../src/protocol/inputs.ts";
-import { GUEST_BACKUP_DIR, GUEST_JOURNAL, SENTINEL_LOG, SENTINEL_SCRIPT, stage2Path } from "../../../src/protocol/files.ts";
+import { GUEST_BACKUP_DIR, GUEST_JOURNAL, NO_PASSWORD_DROPINS, SENTINEL_LOG, SENTINEL_SCRIPT, stage2Path } from "../../../src/protocol/files.ts";
+import { Stage2Result } from "../../../src/protocol/schemas.ts";
+import { WATCHDOG_SERVICE_PATH, WATCHDOG_TIMER_PATH, WATCHDOG_WANTS } from "../../../src/fixups/sentinel.ts";
+import { parseStage2Blocks } from "../../../src/manager/stage2.ts";
 import { Logger } from "../../../src/util/log.ts";
 import { fingerprint } from "../../helpers/tree.ts";
 import { REPO } from "../../helpers/tree.ts";
@@ -77,6 +82,8 @@ export function present(root: string, guestPath: string): boolean {
 }
 
 export const POWEROFF_MARK = "/osam-test-poweroff";
+/** Where the tests make the sentinel print its result instead of the host's consoles. */
+export const CONSOLE_FILE = "/osam-test-console";
 
 export interface SentinelRun {
   /** Mounts the sentinel made in the guest and left behind (the tools medium). */
@@ -103,6 +110,7 @@ export async function runSentinel(root: string, shell: string[], env: Record<str
       HOME: "/root",
       OSAM_POWEROFF: `touch ${POWEROFF_MARK}`,
       OSAM_CDROM_WAIT: "0",
+      OSAM_CONSOLE: CONSOLE_FILE,
       ...env,
     },
     });
@@ -137,6 +145,8 @@ export function volatile(rel: string): boolean {
     rel === stage2Path("status").slice(1) ||
     rel === "etc/ld.so.cache" ||
     rel === POWEROFF_MARK.slice(1) ||
+    rel === CONSOLE_FILE.slice(1) ||
+    rel === stage2Path("result").slice(1) ||
     /\.dpkg-(old|new|dist|tmp)$/.test(rel)
   );
 }
@@ -151,16 +161,45 @@ export async function endState(root: string): Promise<{ files: Map<string, strin
   return { files: await fingerprint(root, volatile), packages, status: await statusWord(root) };
 }
 
+/** Every way to a root shell without a password that stage 1 may open (systemd drop-ins; RHEL 6's SINGLE=/sbin/sushell). */
+export function passwordlessLeft(root: string): string[] {
+  const left: string[] = NO_PASSWORD_DROPINS.filter((d) => present(root, d));
+  const sysinit = join(root, "etc/sysconfig/init");
+  if (existsSync(sysinit) && /^\s*SINGLE\s*=\s*\/sbin\/sushell/m.test(readFileSync(sysinit, "utf8"))) left.push("/etc/sysconfig/init: SINGLE=/sbin/sushell");
+  return left;
+}
+
+/** The stage-2 result the sentinel wrote in the guest (schema-checked), or undefined. */
+export function stage2Result(root: string): Stage2Result | undefined {
+  const p = join(root, stage2Path("result").slice(1));
+  return existsSync(p) ? Stage2Result.parse(JSON.parse(readFileSync(p, "utf8"))) : undefined;
+}
+
+/** The results the sentinel printed on its console (the test file), schema-checked, in order. */
+export function consoleResults(root: string): Stage2Result[] {
+  const p = join(root, CONSOLE_FILE.slice(1));
+  return existsSync(p) ? parseStage2Blocks(readFileSync(p, "utf8")).map((b) => b.result) : [];
+}
+
 /** Asserts what every successful stage 2 leaves: sentinel and its units gone, status done, powered off. */
 export async function assertStage2Done(root: string, what: string): Promise<void> {
   const log = await sentinelLog(root);
   assert.equal(await statusWord(root), "done", `${what}: status\n${log}`);
   assert.ok(existsSync(join(root, POWEROFF_MARK.slice(1))), `${what}: poweroff was not requested\n${log}`);
-  for (const p of [SENTINEL_SCRIPT, stage2Path("manifest"), "/etc/systemd/system/osam-sentinel.service", "/etc/systemd/system/rescue.target.wants/osam-sentinel.service", "/etc/systemd/system/multi-user.target.wants/osam-sentinel.service", "/etc/init.d/osam-sentinel", "/etc/rc1.d/S00osam-sentinel", "/etc/rc3.d/S99osam-sentinel", "/etc/systemd/system/rescue.service.d/osam-no-password.conf", "/etc/systemd/system/emergency.service.d/osam-no-password.conf", stage2Path("defaultTarget"), stage2Path("initdefault"), stage2Path("selinuxMode"), stage2Path("sysconfigSingle")]) {
+  for (const p of [SENTINEL_SCRIPT, stage2Path("manifest"), "/etc/systemd/system/osam-sentinel.service", "/etc/systemd/system/rescue.target.wants/osam-sentinel.service", "/etc/systemd/system/multi-user.target.wants/osam-sentinel.service", "/etc/init.d/osam-sentinel", "/etc/rc1.d/S00osam-sentinel", "/etc/rc3.d/S99osam-sentinel", ...NO_PASSWORD_DROPINS, ...WATCHDOG_WANTS, WATCHDOG_TIMER_PATH, WATCHDOG_SERVICE_PATH, "/etc/init.d/osam-console-watchdog", "/etc/rc1.d/S00osam-console-watchdog", stage2Path("defaultTarget"), stage2Path("initdefault"), stage2Path("selinuxMode"), stage2Path("sysconfigSingle")]) {
     assert.equal(present(root, p), false, `${what}: ${p} is still there`);
   }
   assert.ok(existsSync(join(root, GUEST_JOURNAL.slice(1))), `${what}: stage 1's journal (and backups) must stay for the user`);
   assert.match(log, /stage 2 complete; powering off/, `${what}: log`);
+  assert.deepEqual(passwordlessLeft(root), [], `${what}: a root shell without a password is left`);
+  const r = stage2Result(root);
+  assert.ok(r, `${what}: no ${stage2Path("result")}`);
+  assert.notEqual(r.status, "failed", `${what}: result ${JSON.stringify(r)}`);
+  assert.equal(r.guestState, "restored");
+  assert.equal(r.targetRestored, true);
+  assert.equal(r.consoleSecured, true);
+  assert.equal(r.powerOff, "requested");
+  assert.deepEqual(consoleResults(root).at(-1), r, `${what}: the result printed on the console is the one in the guest`);
 }
 
 /** Builds (or finds cached) the tools ISO for a Debian suite with scripts/build-tools-iso.sh. */
@@ -170,4 +209,72 @@ export async function toolsIso(suite: string): Promise<string> {
   assert.equal(r.exitCode, 0, `build-tools-iso.sh ${suite} failed`);
   assert.ok(existsSync(iso), `no ISO at ${iso}`);
   return iso;
+}
+
+// ---- small guests from the golden trees (no image build): busybox as the userland ----
+
+export const GOLDEN = new URL("../../golden/sentinel/", import.meta.url).pathname;
+const gp = (root: string, p: string) => join(root, p.replace(/^\//, ""));
+export type GoldenGuest = "rhel8-systemd" | "rhel6-sysv";
+
+/** A golden tree with busybox applets as its commands, after stage 1 (its own inputs, options merged in). */
+export async function goldenGuest(name: GoldenGuest, options: FixupOptionsInput = {}): Promise<string> {
+  needRoot("running the sentinel in a busybox guest");
+  const root = await copyTree(join(GOLDEN, name, "root"), `osam-bb-${name}-`);
+  await addBusybox(root);
+  for (const d of ["bin", "sbin", "usr/bin", "usr/sbin", "tmp", "var/log"]) await mkdir(gp(root, d), { recursive: true });
+  // applets where the guest has nothing (the golden trees' placeholders stay)
+  await execa("chroot", [root, GUEST_BUSYBOX, "--install", "-s"]);
+  const inputs = await loadCaseInputs(join(GOLDEN, name, "inputs"));
+  inputs.system.options = { ...inputs.system.options, ...options };
+  await stage1(root, inputs);
+  return root;
+}
+
+type FixupOptionsInput = NonNullable<Inputs["system"]["options"]>;
+
+/** The host's dash and the libraries it needs, put into a busybox guest for `dash` runs. */
+export const GUEST_DASH = "/usr/local/bin/dash";
+export async function addDash(root: string): Promise<void> {
+  const ldd = await execa("ldd", ["/bin/dash"]);
+  const libs = [...String(ldd.stdout).matchAll(/(\/\S+\.so[.\d]*)/g)].map((m) => m[1]!);
+  for (const lib of libs) {
+    await mkdir(gp(root, lib.slice(0, lib.lastIndexOf("/"))), { recursive: true });
+    await copyFile(lib, gp(root, lib));
+  }
+  await copyFile("/bin/dash", gp(root, GUEST_DASH));
+  await chmod(gp(root, GUEST_DASH), 0o755);
+}
+
+/** A VMware Tools tarball whose installer (run through a stand-in perl) installs vmtoolsd; returns the guest directory holding it. */
+export async function tarballMedia(root: string): Promise<string> {
+  const media = "/media/vmware-tools";
+  const src = await tempDir("osam-vmtools-src-");
+  try {
+    await mkdir(join(src, "vmware-tools-distrib"), { recursive: true });
+    await writeFile(join(src, "vmware-tools-distrib/vmware-install.pl"), "#!/usr/bin/perl\n# test stand-in: installs a vmtoolsd\nmkdir -p /usr/bin /etc/vmware-tools\nprintf '#!/bin/sh\\necho vmtoolsd\\n' > /usr/bin/vmtoolsd\nchmod 755 /usr/bin/vmtoolsd\necho \"installed with: $*\" > /etc/vmware-tools/installed-by\n");
+    await chmod(join(src, "vmware-tools-distrib/vmware-install.pl"), 0o755);
+    await mkdir(gp(root, media), { recursive: true });
+    await execa("tar", ["-czf", gp(root, `${media}/VMwareTools-10.3.26-12345.tar.gz`), "-C", src, "vmware-tools-distrib"]);
+  } finally {
+    await removeTree(src);
+  }
+  await writeFile(gp(root, "/usr/bin/perl"), "#!/bin/sh\n# test stand-in for perl: the fake installer is sh\nexec /bin/sh \"$@\"\n");
+  await chmod(gp(root, "/usr/bin/perl"), 0o755);
+  return media;
+}
+
+/** A medium that has tools, but none for this guest: RPMs only, no tarball (the guest has no rpm database). */
+export async function foreignMedia(root: string): Promise<string> {
+  const media = "/media/rpm-only";
+  await mkdir(gp(root, `${media}/rpm/el9`), { recursive: true });
+  await writeFile(gp(root, `${media}/rpm/el9/open-vm-tools-12.3.0-1.el9.x86_64.rpm`), "not a real rpm\n");
+  return media;
+}
+
+/** A guest that already has VMware Tools. */
+export async function vmtoolsdPresent(root: string): Promise<void> {
+  await mkdir(gp(root, "/usr/bin"), { recursive: true });
+  await writeFile(gp(root, "/usr/bin/vmtoolsd"), "#!/bin/sh\necho vmtoolsd\n");
+  await chmod(gp(root, "/usr/bin/vmtoolsd"), 0o755);
 }

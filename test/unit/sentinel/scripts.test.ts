@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generate } from "../../../src/sentinel/generate.ts";
 import { readFileSync } from "node:fs";
-import { collectScript, render, sentinelScript, sentinelUnit, sysvInitScript, PLACEHOLDERS } from "../../../src/sentinel/render.ts";
+import { collectScript, render, sentinelScript, sentinelUnit, sysvInitScript, sysvWatchdogScript, watchdogService, watchdogTimer, PLACEHOLDERS } from "../../../src/sentinel/render.ts";
 import { GUEST_DATA_DIR, SENTINEL_LOG, SENTINEL_SCRIPT, STAGE2_FILES, STAGE2_NONE } from "../../../src/protocol/files.ts";
 
 const EMBEDDED = new URL("../../../src/sentinel/embedded.ts", import.meta.url);
@@ -19,7 +19,7 @@ test("embedded.ts is generated from the current scripts (node src/sentinel/gener
 });
 
 test("rendering fills every placeholder with the names from src/protocol/files.ts", () => {
-  for (const [name, text] of Object.entries({ script: sentinelScript(), unit: sentinelUnit(), sysv: sysvInitScript() })) {
+  for (const [name, text] of Object.entries({ script: sentinelScript(), unit: sentinelUnit(), sysv: sysvInitScript(), timer: watchdogTimer(), watchdog: watchdogService(), sysvWatchdog: sysvWatchdogScript() })) {
     assert.doesNotMatch(text, /@@[A-Z0-9_]+@@/, `${name} still has a placeholder`);
   }
   const s = sentinelScript();
@@ -39,7 +39,7 @@ test("render refuses unknown placeholders and values that would break the shell 
   assert.throws(() => render("x='@@DATA_DIR@@'", { ...PLACEHOLDERS, DATA_DIR: "/it's" }), /unsafe value/);
 });
 
-const SCRIPTS = { "stage2.sh": sentinelScript, "sysv-init.sh": sysvInitScript, "collect.sh": collectScript };
+const SCRIPTS = { "stage2.sh": sentinelScript, "sysv-init.sh": sysvInitScript, "sysv-watchdog.sh": sysvWatchdogScript, "collect.sh": collectScript };
 
 test("the rendered scripts pass shellcheck -s sh, dash -n and busybox sh -n", async () => {
   const dir = await mkdtemp(join(tmpdir(), "osam-sentinel-lint-"));

@@ -104,6 +104,15 @@ export class QemuVm implements Vm {
     return join(this.dir, SERIAL_LOG);
   }
 
+  async serialOutput(): Promise<Buffer> {
+    try {
+      return await readFile(this.serialLogPath);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return Buffer.alloc(0);
+      throw new DriverError("serialOutput", `${this.ref.name}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
   get spec(): VmSpec {
     return this.state.spec;
   }
