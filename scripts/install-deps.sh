@@ -14,8 +14,6 @@ PKGS=(
   golang-go golang-github-vmware-govmomi-dev
   # tools the integration tests call on the host
   kmod util-linux iproute2 udev
-  # the browser the report tests open the pages in (driven by playwright-core)
-  chromium
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -23,12 +23,9 @@ export interface StepPlan {
   warnings: string[];
   /** Set when the step does not apply to this guest; says why. */
   skipped?: string;
-  /** What the step chose not to do and why (an initramfs kept as it is), for plan and result.json. */
-  notes?: string[];
 }
 
-/** A change as result.json records it; `diff` is the write's or remove's unified diff (engine/diff.ts). */
-export function summarize(c: Change, diff?: string): { action: Change["action"]; path?: string; to?: string; argv?: string[]; reason: string; diff?: string } {
+export function summarize(c: Change): { action: Change["action"]; path?: string; to?: string; argv?: string[]; reason: string } {
   switch (c.action) {
     case "exec":
       return { action: c.action, argv: c.argv, reason: c.reason };
@@ -37,7 +34,7 @@ export function summarize(c: Change, diff?: string): { action: Change["action"];
     case "symlink":
       return { action: c.action, path: c.path, to: c.target, reason: c.reason };
     default:
-      return { action: c.action, path: c.path, reason: c.reason, ...(diff !== undefined ? { diff } : {}) };
+      return { action: c.action, path: c.path, reason: c.reason };
   }
 }
 

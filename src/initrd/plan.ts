@@ -16,7 +16,17 @@ export const DRACUT_CONF = "/etc/dracut.conf.d/50-osam-vmware.conf";
 export const ITOOLS_MODULES = "/etc/initramfs-tools/modules";
 
 export function imagePathFor(ctx: FixupContext, k: KernelInfo): string {
-  return k.initrd ?? ctx.info.profile.initramfs.imagePath(ctx.info.initrdTool, k.version);
+  if (k.initrd) return k.initrd;
+  switch (ctx.info.initrdTool) {
+    case "initramfs-tools":
+      return `/boot/initrd.img-${k.version}`;
+    case "mkinitrd":
+      return ctx.info.os.family === "suse" ? `/boot/initrd-${k.version}` : `/boot/initrd-${k.version}.img`;
+    default:
+      if (ctx.info.os.family === "debian") return `/boot/initrd.img-${k.version}`;
+      if (ctx.info.os.family === "suse") return `/boot/initrd-${k.version}`;
+      return `/boot/initramfs-${k.version}.img`;
+  }
 }
 
 export const ITOOLS_TEMP_CONF = "/etc/initramfs-tools/conf.d/zz-osam-fixup-build";
@@ -131,22 +141,29 @@ export async function planInitrd(ctx: FixupContext): Promise<StepPlan> {
       break;
     }
     case "mkinitrd": {
-      const dialect = info.profile.initramfs.mkinitrd;
-      const setting = dialect.modulesSetting;
-      const t = setting && (await view.readText(setting.path));
-      if (setting && t !== undefined) {
-        const v = new ShellVars(t);
-        const cur = (v.get(setting.key) ?? "").split(/\s+/).filter(Boolean);
-        const add = inAll.filter((m) => !cur.map(normModule).includes(normModule(m)));
-        if (add.length) {
-          v.set(setting.key, [...cur, ...add].join(" "));
-          changes.push({ action: "write", path: setting.path, content: v.toString(), reason: "keep the VMware target drivers in future mkinitrd builds" });
+      if (info.os.family === "suse") {
+        const p = "/etc/sysconfig/kernel";
+        const t = await view.readText(p);
+        if (t !== undefined) {
+          const v = new ShellVars(t);
+          const cur = (v.get("INITRD_MODULES") ?? "").split(/\s+/).filter(Boolean);
+          const add = inAll.filter((m) => !cur.map(normModule).includes(normModule(m)));
+          if (add.length) {
+            v.set("INITRD_MODULES", [...cur, ...add].join(" "));
+            changes.push({ action: "write", path: p, content: v.toString(), reason: "keep the VMware target drivers in future mkinitrd builds" });
+          }
         }
-      }
-      for (const k of info.kernels) {
-        const img = imagePathFor(ctx, k);
-        const argv = dialect.argv(img, k.image ?? `/boot/vmlinuz-${k.version}`, k.version, per.get(k.version)!.present);
-        changes.push({ action: "exec", argv, produces: [img], timeoutMs: BUILD_TIMEOUT_MS, reason: reasonFor(k) });
+        for (const k of info.kernels) {
+          const img = imagePathFor(ctx, k);
+          const kernel = k.image ?? `/boot/vmlinuz-${k.version}`;
+          changes.push({ action: "exec", argv: ["mkinitrd", "-k", kernel, "-i", img, "-m", per.get(k.version)!.present.join(" ")], produces: [img], timeoutMs: BUILD_TIMEOUT_MS, reason: reasonFor(k) });
+        }
+      } else {
+        // RHEL 5 mkinitrd: --with=MODULE per driver, image then version
+        for (const k of info.kernels) {
+          const img = imagePathFor(ctx, k);
+          changes.push({ action: "exec", argv: ["mkinitrd", "-f", ...per.get(k.version)!.present.map((m) => `--with=${m}`), img, k.version], produces: [img], timeoutMs: BUILD_TIMEOUT_MS, reason: reasonFor(k) });
+        }
       }
       break;
     }

@@ -9,7 +9,6 @@ import { DriverError, type Driver, type Vm } from "./drivers/types.ts";
 import type { MigrationSpec } from "./spec.ts";
 import { StateError, StateStore, type MigrationState } from "./state.ts";
 import { MigrationFailure, STEPS, type StepDef } from "./steps.ts";
-import { writeMigrationReport, writeWavePages } from "../report/write.ts";
 
 export type ManagerEvent =
   | { type: "migration-start"; id: string; time: string; resumed: boolean; step: string; index: number; total: number }
@@ -93,28 +92,10 @@ export class Manager extends EventEmitter {
           message: (e as Error).message,
           elapsedMs: 0,
         }));
-        await this.writeReport(results[i].id);
       }
     };
     await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, worker));
-    await this.writeWaveReport(results.map((r) => r.id));
     return results;
-  }
-
-  /** The migration's report page beside its logs; one that cannot be written is logged, never fails the migration. */
-  private async writeReport(id: string): Promise<void> {
-    const st = await this.store.load(id).catch(() => undefined);
-    await writeMigrationReport(st?.logDir ?? this.o.logDir, id, st).catch((e: unknown) => new Logger({ file: this.store.logFile(id) }).warn(`report page not written: ${(e as Error).message}`));
-  }
-
-  /** When the last migration has ended: the wave's page (index.html in the log directory), and each page again with its link to it. */
-  private async writeWaveReport(ids: string[]): Promise<void> {
-    const states = new Map<string, MigrationState>();
-    for (const id of ids) {
-      const st = await this.store.load(id).catch(() => undefined);
-      if (st) states.set(id, st);
-    }
-    await writeWavePages(this.o.logDir, { states }).catch((e: unknown) => process.stderr.write(`osam-fixup: wave report not written in ${this.o.logDir}: ${(e as Error).message}\n`));
   }
 
   private async prepare(job: Job): Promise<{ st: MigrationState; resumed: boolean }> {

@@ -54,12 +54,14 @@ export const SourceSystem = z.strictObject({
   interfaces: z.array(SourceInterface).max(1024).optional(),
 });
 
-/** What stage 1 may do; every option defaults to true. */
+/** What stage 1 may do; every option defaults to true, except requireTools (false). */
 export const FixupOptions = z.strictObject({
   singleUserMode: z.boolean().optional(),
   installStage2: z.boolean().optional(),
   renameNics: z.boolean().optional(),
   removeForeignTools: z.boolean().optional(),
+  /** true: stage 2 fails (guest left in single-user mode) when VMware Tools cannot be installed; false: a warning. */
+  requireTools: z.boolean().optional(),
 });
 
 /** NIC models the target VM may have (the manager's spec uses the same list). */
@@ -148,8 +150,6 @@ export const ChangeSummary = z.object({
   to: z.string().optional(),
   argv: z.array(z.string()).optional(),
   reason: z.string(),
-  /** write and remove: the file's unified diff (cut at 64 KiB), for the report. */
-  diff: z.string().optional(),
 });
 
 export const StepResult = z.object({
@@ -158,8 +158,6 @@ export const StepResult = z.object({
   durationMs: z.number().nonnegative(),
   changes: z.array(ChangeSummary),
   warnings: z.array(z.string()),
-  /** What the step chose not to do and why (e.g. an initramfs kept because it already has the drivers). */
-  notes: z.array(z.string()).optional(),
   error: z.object({ code: z.number().int(), message: z.string() }).optional(),
 });
 export type StepResult = z.infer<typeof StepResult>;
@@ -197,10 +195,73 @@ export const Result = z.object({
 });
 export type Result = z.infer<typeof Result>;
 
+// ---- stage2-result.json (written by the sentinel in the guest, collected by the manager) ----
+
+/** What happened to VMware Tools in stage 2. Stable codes: managers and runbooks key on them. */
+export const Stage2ToolsCode = z.enum([
+  /** installed from the tools medium in this run */
+  "INSTALLED",
+  /** vmtoolsd was already there; left as it was */
+  "ALREADY_INSTALLED",
+  /** no CD-ROM or tools source with VMware Tools within the wait */
+  "NO_MEDIUM",
+  /** the medium has no package for this guest's package manager and no usable tarball installer */
+  "NO_PACKAGE",
+  /** dpkg, rpm or the VMware installer failed */
+  "INSTALL_FAILED",
+  /** the install finished but vmtoolsd is not there */
+  "NOT_RUNNABLE",
+  /** the sentinel stopped before it got to the tools */
+  "NOT_ATTEMPTED",
+]);
+
+/** Why stage 2 ended as it did. Stable codes. */
+export const Stage2Code = z.enum([
+  /** everything done: tools in place, the guest restored, the sentinel gone */
+  "OK",
+  /** the guest was restored but has no VMware Tools (a warning unless options.requireTools) */
+  "TOOLS_MISSING",
+  /** the boot target, runlevel or SELinux mode could not be put back */
+  "RESTORE_FAILED",
+  /** the sentinel was stopped (a signal, the unit's timeout) or ended unexpectedly */
+  "ABORTED",
+  /** a failure injected by the test hook OSAM_FAIL_AT */
+  "TEST_HOOK",
+]);
+
+export const Stage2Result = z.object({
+  version: z.literal(1),
+  status: z.enum(["succeeded", "succeeded-with-warnings", "failed"]),
+  code: Stage2Code,
+  /** One sentence for a person: what happened and, on a failure, what to do. */
+  reason: z.string(),
+  tools: z.object({
+    installed: z.boolean(),
+    code: Stage2ToolsCode,
+    detail: z.string(),
+    /** options.requireTools as stage 1 rendered it into the sentinel */
+    required: z.boolean(),
+  }),
+  /** The boot target or runlevel is the source's again (true when stage 1 did not change it). */
+  targetRestored: z.boolean(),
+  /** No root shell without a password is left: the drop-ins and SINGLE=/sbin/sushell are gone. */
+  consoleSecured: z.boolean(),
+  /** What the guest does next: restored and powering off, or waiting in single-user mode (asking for the root password). */
+  guestState: z.enum(["restored", "single-user"]),
+  powerOff: z.enum(["requested", "failed", "not-attempted"]),
+  warnings: z.array(z.string()),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  /** The sentinel's log in the guest. */
+  log: z.string(),
+});
+export type Stage2Result = z.infer<typeof Stage2Result>;
+
 /** Every schema published under docs/schemas/, by file name. */
 export const PUBLISHED_SCHEMAS = {
   "system-configuration.schema.json": SystemConfiguration,
   "replica-disk-map.schema.json": ReplicaDiskMap,
   "network-interface-map.schema.json": NetworkInterfaceMap,
   "result.schema.json": Result,
+  "stage2-result.schema.json": Stage2Result,
 } as const;

@@ -22,9 +22,7 @@ See docs/manager.md for the spec format.
 
   --driver NAME        qemu (default: local QEMU with VMware-like hardware) or vsphere
   --state-dir DIR      migration state (default ${DEFAULT_STATE_DIR})
-  --log-dir DIR        where <id>_fixup.log and <id>_result.json go (default ${DEFAULT_LOG_DIR}),
-                       with each migration's <id>_report.html and the wave's index.html
-                       (osam-fixup report)
+  --log-dir DIR        where <id>_fixup.log and <id>_result.json go (default ${DEFAULT_LOG_DIR})
   --concurrency N      migrations at once (default 4)
   --resume             continue unfinished migrations (all of them without SPEC or --id)
   --id ID              with --resume: this migration (repeatable)
