@@ -14,7 +14,43 @@ type Node = Record<string, unknown>;
 export interface GuestSimStats {
   stage1: Map<string, number>;
   stage2: Map<string, number>;
+  /** VM name -> its guest container and BEGIN's content when stage 1 read the maps. */
+  begin: Map<string, { cid: string; content: string }>;
   errors: string[];
+}
+
+/** The stats as the process form prints them (JSON). */
+export interface GuestSimReport {
+  stage1: Record<string, number>;
+  stage2: Record<string, number>;
+  begin: Record<string, { cid: string; content: string }>;
+  errors: string[];
+}
+
+export function simReport(s: GuestSimStats): GuestSimReport {
+  return { stage1: Object.fromEntries(s.stage1), stage2: Object.fromEntries(s.stage2), begin: Object.fromEntries(s.begin), errors: s.errors };
+}
+
+/**
+ * What must have happened once for each VM, as problems (empty when all is well): stage 1 and
+ * stage 2 ran once each, BEGIN is as stage 1 read it (the manager wrote it once: a second write
+ * carries a new time), and the simulator itself met no error.
+ */
+export function onceEach(r: GuestSimReport, ids: string[], guestRoot: string): string[] {
+  const problems = r.errors.map((e) => `guest simulator: ${e}`);
+  for (const id of ids) {
+    if (r.stage1[id] !== 1) problems.push(`${id}: stage 1 ran ${r.stage1[id] ?? 0} times`);
+    if (r.stage2[id] !== 1) problems.push(`${id}: stage 2 ran ${r.stage2[id] ?? 0} times`);
+    const b = r.begin[id];
+    if (!b) {
+      problems.push(`${id}: stage 1 never read a BEGIN`);
+      continue;
+    }
+    const now = join(guestRoot, b.cid, "tmp/fixup/BEGIN");
+    const content = existsSync(now) ? readFileSync(now, "utf8") : "(gone)";
+    if (content !== b.content) problems.push(`${id}: BEGIN was ${JSON.stringify(b.content)} when stage 1 read it, ${JSON.stringify(content)} at the end`);
+  }
+  return problems;
 }
 
 function writeAtomic(path: string, data: string): void {
@@ -25,7 +61,7 @@ function writeAtomic(path: string, data: string): void {
 export async function startGuestSim(url: string, user: string, password: string, guestRoot: string, o: { intervalMs?: number } = {}): Promise<{ stats: GuestSimStats; stop: () => Promise<void> }> {
   const c = new VimClient(url, { insecure: true });
   await c.connect(user, password);
-  const stats: GuestSimStats = { stage1: new Map(), stage2: new Map(), errors: [] };
+  const stats: GuestSimStats = { stage1: new Map(), stage2: new Map(), begin: new Map(), errors: [] };
   const poweringOff = new Set<string>();
   let stopped = false;
   const tick = async () => {
@@ -43,6 +79,7 @@ export async function startGuestSim(url: string, user: string, password: string,
         const fx = join(g, "tmp/fixup");
         mkdirSync(fx, { recursive: true });
         if (existsSync(join(fx, "BEGIN")) && !existsSync(join(fx, "END"))) {
+          const begin = readFileSync(join(fx, "BEGIN"), "utf8");
           const sys = JSON.parse(readFileSync(join(fx, "system-configuration.json"), "utf8")) as { migrationId: string; source: { hostname?: string } };
           const failed = sys.source.hostname === "fail-stage1";
           const t = new Date().toISOString();
@@ -53,6 +90,7 @@ export async function startGuestSim(url: string, user: string, password: string,
           );
           writeAtomic(join(fx, "END"), failed ? "failed 200\n" : "succeeded 0\n");
           stats.stage1.set(name, (stats.stage1.get(name) ?? 0) + 1);
+          if (!stats.begin.has(name)) stats.begin.set(name, { cid, content: begin });
         }
       } else if (bootDisk) {
         const cd = devs.find((d) => xsiType(d) === "VirtualCdrom");
@@ -100,7 +138,7 @@ if (import.meta.main) {
   const sim = await startGuestSim(url, user, password, guestRoot, { intervalMs: 200 });
   process.on("SIGTERM", () => {
     void sim.stop().then(() => {
-      process.stdout.write(JSON.stringify({ stage1: Object.fromEntries(sim.stats.stage1), stage2: Object.fromEntries(sim.stats.stage2), errors: sim.stats.errors }) + "\n");
+      process.stdout.write(JSON.stringify(simReport(sim.stats)) + "\n");
       process.exit(0);
     });
   });

@@ -9,6 +9,7 @@ import { VsphereDriver } from "../../src/manager/drivers/vsphere/driver.ts";
 import { Manager, type MigrationOutcome } from "../../src/manager/manager.ts";
 import { parseSpec } from "../../src/manager/spec.ts";
 import { createDisk, startVcsim, testClient } from "./vcsim.ts";
+import { onceEach, type GuestSimReport } from "./guest-sim.ts";
 
 export interface LoadStats {
   migrations: number;
@@ -23,6 +24,8 @@ export interface LoadStats {
   peakRssMiB: number;
   stage1: number;
   stage2: number;
+  /** Per VM: stage 1 and 2 not once each, BEGIN rewritten; and the simulator's errors. */
+  onceEach: string[];
 }
 
 export async function runLoad(n = 50, concurrency = 50): Promise<LoadStats> {
@@ -69,7 +72,7 @@ export async function runLoad(n = 50, concurrency = 50): Promise<LoadStats> {
     const durs = out.map((o) => o.elapsedMs / 1000).sort((a, b) => a - b);
     sim.kill("SIGTERM");
     await new Promise((r) => sim.once("exit", r));
-    const simStats = JSON.parse(simOut.trim() || "{}") as { stage1?: Record<string, number>; stage2?: Record<string, number> };
+    const simStats = JSON.parse(simOut.trim() || '{"stage1":{},"stage2":{},"begin":{},"errors":["the guest simulator printed no report"]}') as GuestSimReport;
     return {
       migrations: n,
       concurrency,
@@ -81,8 +84,9 @@ export async function runLoad(n = 50, concurrency = 50): Promise<LoadStats> {
       maxS: Math.round((durs.at(-1) ?? 0) * 10) / 10,
       baselineRssMiB: Math.round(baseline / 1048576),
       peakRssMiB: Math.round(peak / 1048576),
-      stage1: Object.values(simStats.stage1 ?? {}).reduce((a, b) => a + b, 0),
-      stage2: Object.values(simStats.stage2 ?? {}).reduce((a, b) => a + b, 0),
+      stage1: Object.values(simStats.stage1).reduce((a, b) => a + b, 0),
+      stage2: Object.values(simStats.stage2).reduce((a, b) => a + b, 0),
+      onceEach: onceEach(simStats, ids, vc.guestRoot),
     };
   } finally {
     if (sim.exitCode === null) sim.kill("SIGKILL");
