@@ -8,6 +8,7 @@ import type { Change, StepPlan } from "../engine/changes.ts";
 import type { FixupContext } from "../fixups/types.ts";
 import type { KernelInfo } from "../guest/inspect.ts";
 import { FixupError } from "../protocol/codes.ts";
+import { keptImages } from "./image.ts";
 import { CONTROLLER_DRIVER, NIC_DRIVER, driversForKernel, normModule, requiredModules, rootStackOf, type KernelDrivers } from "./drivers.ts";
 
 /** A rebuild of a generic initramfs can take minutes on a slow disk; a hung one must not block forever. */
@@ -16,17 +17,7 @@ export const DRACUT_CONF = "/etc/dracut.conf.d/50-osam-vmware.conf";
 export const ITOOLS_MODULES = "/etc/initramfs-tools/modules";
 
 export function imagePathFor(ctx: FixupContext, k: KernelInfo): string {
-  if (k.initrd) return k.initrd;
-  switch (ctx.info.initrdTool) {
-    case "initramfs-tools":
-      return `/boot/initrd.img-${k.version}`;
-    case "mkinitrd":
-      return ctx.info.os.family === "suse" ? `/boot/initrd-${k.version}` : `/boot/initrd-${k.version}.img`;
-    default:
-      if (ctx.info.os.family === "debian") return `/boot/initrd.img-${k.version}`;
-      if (ctx.info.os.family === "suse") return `/boot/initrd-${k.version}`;
-      return `/boot/initramfs-${k.version}.img`;
-  }
+  return k.initrd ?? ctx.info.profile.initramfs.imagePath(ctx.info.initrdTool, k.version);
 }
 
 export const ITOOLS_TEMP_CONF = "/etc/initramfs-tools/conf.d/zz-osam-fixup-build";
@@ -94,6 +85,10 @@ export async function planInitrd(ctx: FixupContext): Promise<StepPlan> {
   // guest's next rebuild (a kernel update) fails on it
   const inAll = wanted.filter((m) => info.kernels.every((k) => per.get(k.version)!.present.includes(m)));
   const inAny = wanted.filter((m) => info.kernels.some((k) => per.get(k.version)!.present.includes(m)));
+  // an image that already holds every target driver with its dependencies, and no stale root,
+  // resume or crypt reference, stays as it is (image.ts; one it cannot read is rebuilt)
+  const kept = await keptImages(ctx, info.kernels.map((k) => ({ version: k.version, image: imagePathFor(ctx, k), modules: per.get(k.version)!.present })));
+  const rebuild = info.kernels.filter((k) => !kept.has(k.version));
 
   const changes: Change[] = [];
   const reasonFor = (k: KernelInfo) => `rebuild the initramfs of ${k.version} with the VMware target drivers`;
@@ -107,7 +102,7 @@ export async function planInitrd(ctx: FixupContext): Promise<StepPlan> {
   switch (tool) {
     case "dracut": {
       changes.push({ action: "write", path: DRACUT_CONF, content: dracutConf(inAll), mode: 0o644, reason: "keep the VMware target drivers in future dracut builds" });
-      for (const k of info.kernels) {
+      for (const k of rebuild) {
         const img = imagePathFor(ctx, k);
         // host-only only on the target hardware; its command line is never baked in
         // (hostonly_cmdline=no in DRACUT_CONF): root= comes from the boot loader
@@ -123,11 +118,11 @@ export async function planInitrd(ctx: FixupContext): Promise<StepPlan> {
       // MODULES=dep in a chroot picks the fixup VM's root device and drivers (and fails
       // outright where / is not a block device): build this once with MODULES=most through a
       // conf.d file that is removed right after, so the guest keeps its own setting
-      const dep = !onTarget && (await effectiveModulesSetting(ctx)) === "dep";
+      const dep = rebuild.length > 0 && !onTarget && (await effectiveModulesSetting(ctx)) === "dep";
       if (dep) changes.push({ action: "write", path: ITOOLS_TEMP_CONF, content: ITOOLS_TEMP_TEXT, reason: "build with MODULES=most this once: MODULES=dep in the fixup VM would size the image for the fixup VM's hardware" });
       const conf = new ShellVars((await view.readText("/etc/initramfs-tools/update-initramfs.conf")) ?? "");
       if (conf.get("update_initramfs") === "no") warnings.push("update-initramfs.conf says update_initramfs=no; the images are rebuilt anyway (-c)");
-      for (const k of info.kernels) {
+      for (const k of rebuild) {
         const img = imagePathFor(ctx, k);
         const exists = await view.exists(img);
         // -t: take over an image update-initramfs did not make itself (no sha1 state for it)
@@ -141,32 +136,25 @@ export async function planInitrd(ctx: FixupContext): Promise<StepPlan> {
       break;
     }
     case "mkinitrd": {
-      if (info.os.family === "suse") {
-        const p = "/etc/sysconfig/kernel";
-        const t = await view.readText(p);
-        if (t !== undefined) {
-          const v = new ShellVars(t);
-          const cur = (v.get("INITRD_MODULES") ?? "").split(/\s+/).filter(Boolean);
-          const add = inAll.filter((m) => !cur.map(normModule).includes(normModule(m)));
-          if (add.length) {
-            v.set("INITRD_MODULES", [...cur, ...add].join(" "));
-            changes.push({ action: "write", path: p, content: v.toString(), reason: "keep the VMware target drivers in future mkinitrd builds" });
-          }
+      const dialect = info.profile.initramfs.mkinitrd;
+      const setting = dialect.modulesSetting;
+      const t = setting && (await view.readText(setting.path));
+      if (setting && t !== undefined) {
+        const v = new ShellVars(t);
+        const cur = (v.get(setting.key) ?? "").split(/\s+/).filter(Boolean);
+        const add = inAll.filter((m) => !cur.map(normModule).includes(normModule(m)));
+        if (add.length) {
+          v.set(setting.key, [...cur, ...add].join(" "));
+          changes.push({ action: "write", path: setting.path, content: v.toString(), reason: "keep the VMware target drivers in future mkinitrd builds" });
         }
-        for (const k of info.kernels) {
-          const img = imagePathFor(ctx, k);
-          const kernel = k.image ?? `/boot/vmlinuz-${k.version}`;
-          changes.push({ action: "exec", argv: ["mkinitrd", "-k", kernel, "-i", img, "-m", per.get(k.version)!.present.join(" ")], produces: [img], timeoutMs: BUILD_TIMEOUT_MS, reason: reasonFor(k) });
-        }
-      } else {
-        // RHEL 5 mkinitrd: --with=MODULE per driver, image then version
-        for (const k of info.kernels) {
-          const img = imagePathFor(ctx, k);
-          changes.push({ action: "exec", argv: ["mkinitrd", "-f", ...per.get(k.version)!.present.map((m) => `--with=${m}`), img, k.version], produces: [img], timeoutMs: BUILD_TIMEOUT_MS, reason: reasonFor(k) });
-        }
+      }
+      for (const k of rebuild) {
+        const img = imagePathFor(ctx, k);
+        const argv = dialect.argv(img, k.image ?? `/boot/vmlinuz-${k.version}`, k.version, per.get(k.version)!.present);
+        changes.push({ action: "exec", argv, produces: [img], timeoutMs: BUILD_TIMEOUT_MS, reason: reasonFor(k) });
       }
       break;
     }
   }
-  return { changes, warnings };
+  return { changes, warnings, ...(kept.size ? { notes: [...kept.values()] } : {}) };
 }

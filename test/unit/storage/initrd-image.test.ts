@@ -12,6 +12,8 @@ import { GuestRoot } from "../../../src/guest/guest-root.ts";
 import { DiskView } from "../../../src/guest/view.ts";
 import { prng } from "../../helpers/fuzz.ts";
 import { tempDir } from "../../helpers/tree.ts";
+import { ITOOLS_MODULES, ITOOLS_TEMP_CONF, planInitrd } from "../../../src/initrd/plan.ts";
+import { context } from "./ctx.ts";
 
 const V = "6.1.0-27-amd64";
 const MD = `usr/lib/modules/${V}`;
@@ -225,4 +227,43 @@ test("imageVerdict: reads the guest's image and fstab; fake bytes mean a rebuild
   assert.equal((await imageVerdict(view, `/boot/initrd.img-${V}`, V, TARGET, current)).keep, true);
   assert.deepEqual(await imageVerdict(view, "/boot/initrd.img-fake", V, TARGET, current), { keep: false, why: "it cannot be read (unknown data at byte 0 of the image)" });
   assert.deepEqual(await imageVerdict(view, "/boot/none", V, TARGET, current), { keep: false, why: "there is no image" });
+});
+
+test("plan: an image that already holds the drivers is kept (a note says why), the others are rebuilt", async () => {
+  const V2 = "6.1.0-28-amd64";
+  const guestDep = Object.keys(GENERIC).map((m) => `kernel/drivers/${m}.ko:`).join("\n") + "\n";
+  const generic = Buffer.concat([MICROCODE, zstdCompressSync(writeNewc(moduleFiles(GENERIC)))]);
+  const { vmw_pvscsi: _, ...hostOnly } = GENERIC;
+  const files = (img2: Buffer): Record<string, string | Buffer> => ({
+    "etc/os-release": 'ID=debian\nVERSION_ID="12"\n',
+    "etc/fstab": "/dev/vda1 / ext4 errors=remount-ro 0 1\n",
+    "etc/initramfs-tools/initramfs.conf": "MODULES=dep\n",
+    "usr/sbin/update-initramfs": "",
+    [`boot/vmlinuz-${V}`]: "",
+    [`boot/vmlinuz-${V2}`]: "",
+    [`boot/initrd.img-${V}`]: generic,
+    [`boot/initrd.img-${V2}`]: img2,
+    [`lib/modules/${V}/modules.dep`]: guestDep,
+    [`lib/modules/${V2}/modules.dep`]: guestDep,
+  });
+  const mixed = await context(files(zstdCompressSync(writeNewc(moduleFiles(hostOnly).map((f) => ({ ...f, name: f.name.replace(V, V2) }))))));
+  try {
+    const p = await planInitrd(mixed);
+    const execs = p.changes.filter((c) => c.action === "exec");
+    assert.deepEqual(execs.map((c) => c.action === "exec" && c.argv.join(" ")), [`update-initramfs -u -t -k ${V2}`]);
+    assert.deepEqual(p.notes, [`/boot/initrd.img-${V} kept as it is: it already holds 4 target driver(s) with their dependencies and no stale root, resume or crypt reference`]);
+    assert.ok(p.changes.some((c) => c.action === "write" && c.path === ITOOLS_MODULES), "the guest's config still gets the driver list");
+    assert.ok(p.changes.some((c) => c.action === "write" && c.path === ITOOLS_TEMP_CONF), "the rebuilt one is built generic in a chroot");
+    assert.ok(mixed.log.lines.some((l) => l.includes(`initrd.img-${V2}: rebuilt, it lacks vmw_pvscsi`)), "the rebuild's reason is logged");
+  } finally {
+    mixed.cleanup();
+  }
+  const both = await context(files(Buffer.concat([MICROCODE, gzipSync(writeNewc(moduleFiles(GENERIC).map((f) => ({ ...f, name: f.name.replace(V, V2) }))))])));
+  try {
+    const p = await planInitrd(both);
+    assert.deepEqual(p.changes.map((c) => (c.action === "write" ? c.path : c.action)), [ITOOLS_MODULES], "no command, no temporary MODULES=most");
+    assert.equal(p.notes?.length, 2);
+  } finally {
+    both.cleanup();
+  }
 });
