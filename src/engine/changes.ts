@@ -23,6 +23,8 @@ export interface StepPlan {
   warnings: string[];
   /** Set when the step does not apply to this guest; says why. */
   skipped?: string;
+  /** What the step chose not to do and why (an initramfs kept as it is), for plan and result.json. */
+  notes?: string[];
 }
 
 export function summarize(c: Change): { action: Change["action"]; path?: string; to?: string; argv?: string[]; reason: string } {

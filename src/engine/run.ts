@@ -135,6 +135,7 @@ export async function runSteps(guest: GuestRoot, steps: FixupStep[], base: BaseC
       const ctx: FixupContext = { ...base, view: opts.mode === "plan" ? overlay : new DiskView(guest) };
       const plan = await timed(opts.clock, "plan", () => step.plan(ctx), { step: step.name });
       result.warnings.push(...plan.warnings);
+      if (plan.notes?.length) result.notes = plan.notes;
       if (plan.skipped !== undefined) {
         result.status = "skipped";
         progress(step.name, `skipped: ${plan.skipped}`);

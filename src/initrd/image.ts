@@ -14,7 +14,7 @@ import { ShellVars } from "../formats/shell-vars.ts";
 import { Fstab } from "../formats/fstab.ts";
 import { SOURCE_STYLE_NAME } from "../guest/discover-names.ts";
 import type { GuestView } from "../guest/view.ts";
-import type { KnownDevice } from "../fixups/types.ts";
+import type { FixupContext, KnownDevice } from "../fixups/types.ts";
 import { normModule } from "./drivers.ts";
 import { CpioReader, type CpioKind } from "./cpio.ts";
 
@@ -314,4 +314,26 @@ export async function imageVerdict(view: GuestView, path: string, version: strin
     if (e instanceof UnreadableImage) return { keep: false, why: `it cannot be read (${e.message})` };
     throw e;
   }
+}
+
+export interface KernelImage {
+  version: string;
+  image: string;
+  /** The target drivers this kernel has. */
+  modules: string[];
+}
+
+/**
+ * The kernels whose image can stay as it is, each with the note `plan` shows; the verdict on
+ * every image, kept or not, goes to fixup.log.
+ */
+export async function keptImages(ctx: FixupContext, images: KernelImage[]): Promise<Map<string, string>> {
+  const current = await currentReferences(ctx.view, ctx.devices);
+  const out = new Map<string, string>();
+  for (const i of images) {
+    const v = await imageVerdict(ctx.view, i.image, i.version, i.modules, current);
+    ctx.log.info(`initramfs ${i.image}: ${v.keep ? "kept" : "rebuilt"}, ${v.why}`);
+    if (v.keep) out.set(i.version, `${i.image} kept as it is: ${v.why}`);
+  }
+  return out;
 }

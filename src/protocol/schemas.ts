@@ -158,6 +158,8 @@ export const StepResult = z.object({
   durationMs: z.number().nonnegative(),
   changes: z.array(ChangeSummary),
   warnings: z.array(z.string()),
+  /** What the step chose not to do and why (e.g. an initramfs kept because it already has the drivers). */
+  notes: z.array(z.string()).optional(),
   error: z.object({ code: z.number().int(), message: z.string() }).optional(),
 });
 export type StepResult = z.infer<typeof StepResult>;

@@ -102,6 +102,7 @@ export const planCommand: Command = {
       process.stdout.write(text ? text + "\n" : "");
       for (const s of result.steps) process.stderr.write(`plan: ${s.name}: ${s.status}${s.changes.length ? `, ${s.changes.length} change(s)` : ""}${s.error ? ` (${s.error.message})` : ""}\n`);
       for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
+      for (const s of result.steps) for (const n of s.notes ?? []) process.stderr.write(`note: ${s.name}: ${n}\n`);
       if (out) process.stderr.write(`plan: wrote ${written.length} file(s) under ${resolve(out)}\n`);
       process.stderr.write(result.status === "succeeded" ? `plan: ${outcome.planned.length} change(s); nothing was changed\n` : `plan: failed (code ${result.code}): ${result.message}\n`);
     }
