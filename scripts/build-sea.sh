@@ -8,7 +8,8 @@ NODE_BIN="$(node -p process.execPath)"
 case "$("$NODE_BIN" --version)" in v22.*|v24.*) ;; *) echo "build-sea: need the pinned Node 22/24 (run through npm run build), got $("$NODE_BIN" --version)" >&2; exit 2;; esac
 VERSION="$(node -p 'require("./package.json").version')+$(git rev-parse --short HEAD 2>/dev/null || echo nogit)"
 mkdir -p dist
-npx esbuild src/cli/main.ts --bundle --platform=node --target=node22 --format=cjs \
+# pg's optional native binding (pg-native) is never installed nor loaded: left out of the bundle
+npx esbuild src/cli/main.ts --bundle --platform=node --target=node22 --format=cjs --external:pg-native \
   --outfile=dist/bundle.cjs --log-level=warning --define:OSAM_VERSION="\"$VERSION\""
 cat > dist/sea-config.json <<JSON
 { "main": "dist/bundle.cjs", "output": "dist/sea-prep.blob", "disableExperimentalSEAWarning": true, "useCodeCache": true }

@@ -12,8 +12,12 @@ PKGS=(
   binutils shellcheck dash time debian-archive-keyring
   # vcsim for the vSphere driver tests
   golang-go golang-github-vmware-govmomi-dev
+  # PostgreSQL for the manager's wave store tests (a throwaway cluster per test)
+  postgresql
   # tools the integration tests call on the host
   kmod util-linux iproute2 udev
+  # the browser the report tests open the pages in (driven by playwright-core)
+  chromium
 )
 missing=()
 for p in "${PKGS[@]}"; do

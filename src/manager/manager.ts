@@ -9,6 +9,9 @@ import { DriverError, type Driver, type Vm } from "./drivers/types.ts";
 import type { MigrationSpec } from "./spec.ts";
 import { StateError, StateStore, type MigrationState } from "./state.ts";
 import { MigrationFailure, STEPS, type StepDef } from "./steps.ts";
+import { writeMigrationReport, writeWavePages } from "../report/write.ts";
+import { initialState } from "./store/initial.ts";
+import type { MigrationStore } from "./store/types.ts";
 
 export type ManagerEvent =
   | { type: "migration-start"; id: string; time: string; resumed: boolean; step: string; index: number; total: number }
@@ -30,6 +33,8 @@ export interface ManagerOptions {
   afterStep?: (id: string, step: string) => void | Promise<void>;
   /** Echo of each migration's log lines (besides <stateDir>/<id>.log). */
   echo?: (id: string, line: string) => void;
+  /** Where the state lives (default: the embedded store, files in stateDir). */
+  store?: MigrationStore;
 }
 
 export interface MigrationOutcome {
@@ -53,13 +58,13 @@ export class StepTimeoutError extends Error {
 export type Job = { spec: MigrationSpec; specPath?: string } | { resumeId: string };
 
 export class Manager extends EventEmitter {
-  readonly store: StateStore;
+  readonly store: MigrationStore;
   private readonly o: ManagerOptions;
 
   constructor(o: ManagerOptions) {
     super();
     this.o = o;
-    this.store = new StateStore(o.stateDir);
+    this.store = o.store ?? new StateStore(o.stateDir);
   }
 
   private emitEvent(ev: ManagerEvent): void {
@@ -69,7 +74,7 @@ export class Manager extends EventEmitter {
   /** Migrations recorded in the state directory that have not finished. */
   async unfinished(): Promise<string[]> {
     const out: string[] = [];
-    for (const id of this.store.ids()) {
+    for (const id of await this.store.ids()) {
       const st = await this.store.load(id).catch(() => undefined);
       if (st && st.status === "running") out.push(id);
     }
@@ -92,10 +97,28 @@ export class Manager extends EventEmitter {
           message: (e as Error).message,
           elapsedMs: 0,
         }));
+        await this.writeReport(results[i].id);
       }
     };
     await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, worker));
+    await this.writeWaveReport(results.map((r) => r.id));
     return results;
+  }
+
+  /** The migration's report page beside its logs; one that cannot be written is logged, never fails the migration. */
+  private async writeReport(id: string): Promise<void> {
+    const st = await this.store.load(id).catch(() => undefined);
+    await writeMigrationReport(st?.logDir ?? this.o.logDir, id, st).catch((e: unknown) => new Logger({ file: this.store.logFile(id) }).warn(`report page not written: ${(e as Error).message}`));
+  }
+
+  /** When the last migration has ended: the wave's page (index.html in the log directory), and each page again with its link to it. */
+  private async writeWaveReport(ids: string[]): Promise<void> {
+    const states = new Map<string, MigrationState>();
+    for (const id of ids) {
+      const st = await this.store.load(id).catch(() => undefined);
+      if (st) states.set(id, st);
+    }
+    await writeWavePages(this.o.logDir, { states }).catch((e: unknown) => process.stderr.write(`osam-fixup: wave report not written in ${this.o.logDir}: ${(e as Error).message}\n`));
   }
 
   private async prepare(job: Job): Promise<{ st: MigrationState; resumed: boolean }> {
@@ -110,20 +133,7 @@ export class Manager extends EventEmitter {
       if (prev.status === "running") return { st: prev, resumed: true };
       throw new StateError(`migration ${id} already ${prev.status} (${this.store.file(id)}); remove that file to run it again`);
     }
-    const now = new Date();
-    const st: MigrationState = {
-      version: 1,
-      id,
-      driver: this.o.driver.name,
-      spec: job.spec,
-      ...(job.specPath ? { specPath: job.specPath } : {}),
-      logDir: this.o.logDir,
-      status: "running",
-      createdAt: now.toISOString(),
-      updatedAt: now.toISOString(),
-      startedAtMs: now.getTime(),
-      steps: STEPS.map((s) => ({ name: s.name, status: "pending", attempts: 0 })),
-    };
+    const st = initialState({ spec: job.spec, ...(job.specPath ? { specPath: job.specPath } : {}), driver: this.o.driver.name, logDir: this.o.logDir });
     await this.store.save(st);
     return { st, resumed: false };
   }
@@ -134,7 +144,7 @@ export class Manager extends EventEmitter {
     if (st.status !== "running") {
       return { id: st.id, status: st.status, message: st.error?.message ?? "already finished", elapsedMs: 0, ...(st.error ? { step: st.error.step } : {}) };
     }
-    const unlock = this.store.lock(st.id);
+    const unlock = await this.store.lock(st.id);
     const echo = this.o.echo;
     const log = new Logger({ file: this.store.logFile(st.id), ...(echo ? { echo: (l: string) => echo(st.id, l) } : {}) });
     let vm: Vm | undefined;
@@ -200,7 +210,7 @@ export class Manager extends EventEmitter {
       return { id: st.id, status: "succeeded", message: msg, elapsedMs: Date.now() - t0, ...(warnings.length ? { warnings } : {}) };
     } finally {
       await vm?.close().catch(() => undefined);
-      unlock();
+      await unlock();
     }
   }
 

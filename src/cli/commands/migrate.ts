@@ -1,45 +1,44 @@
 import { resolve } from "node:path";
-import { createDriver, DRIVER_NAMES, type DriverName, type DriverOptions } from "../../manager/drivers/index.ts";
-import { vsphereOptionsFromEnv } from "../../manager/drivers/vsphere/config.ts";
+import { createDriver } from "../../manager/drivers/index.ts";
 import { Manager, type Job, type ManagerEvent } from "../../manager/manager.ts";
 import { Progress } from "../../manager/progress.ts";
 import { loadSpec, SpecError } from "../../manager/spec.ts";
 import { StateError } from "../../manager/state.ts";
 import { STEP_NAMES } from "../../manager/steps.ts";
+import { chooseStore, StoreChoiceError } from "../../manager/store/open.ts";
 import { type Command, UsageError, parse, str } from "../args.ts";
+import { DRIVER_ARGS, DRIVER_USAGE, driverNameOf, driverOptionsOf } from "./driver-options.ts";
+import { enqueueWave } from "./wave.ts";
 
 export const DEFAULT_LOG_DIR = "/common/logs/admin";
 export const DEFAULT_STATE_DIR = "/var/lib/osam-fixup/manager";
 
 const usage = `Usage: osam-fixup migrate [options] SPEC.json...
        osam-fixup migrate --resume [options] [SPEC.json... | --id ID...]
+       osam-fixup migrate --wave NAME --store postgres://… [options] SPEC.json...
 
 Drives migrations from the VM side: creates each VM from its spec, boots the fixup disk at
 scsi0:15, delivers the three maps and BEGIN, waits for END, copies the logs, switches the boot
 to the replica disk with the tools ISO inserted, waits for stage 2 to power the guest off, and
 connects the NICs. State is saved at every step; a killed manager continues with --resume.
+With --wave, the migrations are only queued in PostgreSQL, for \`osam-fixup manager\` workers on
+any number of hosts to run (see \`osam-fixup manager --help\`, \`osam-fixup status\`).
 See docs/manager.md for the spec format.
 
   --driver NAME        qemu (default: local QEMU with VMware-like hardware) or vsphere
   --state-dir DIR      migration state (default ${DEFAULT_STATE_DIR})
-  --log-dir DIR        where <id>_fixup.log and <id>_result.json go (default ${DEFAULT_LOG_DIR})
+  --log-dir DIR        where <id>_fixup.log and <id>_result.json go (default ${DEFAULT_LOG_DIR}),
+                       with each migration's <id>_report.html and the wave's index.html
+                       (osam-fixup report)
   --concurrency N      migrations at once (default 4)
   --resume             continue unfinished migrations (all of them without SPEC or --id)
   --id ID              with --resume: this migration (repeatable)
   --json               machine-readable events, one JSON object per line on stdout
   --poll SECONDS       how often to look at the guest (default 2)
-qemu driver:
-  --vm-dir DIR         VM directories (default <state-dir>/vms)
-  --accel tcg|kvm      QEMU accelerator (default tcg)
-vsphere driver (credentials only from the environment or a file, never from arguments):
-  --vsphere-url URL            https://vcenter/sdk (or OSAM_VSPHERE_URL)
-  --vsphere-credentials FILE   JSON {"user","password","guestUser","guestPassword"}
-                               (or OSAM_VSPHERE_USER/_PASSWORD, OSAM_GUEST_USER/_PASSWORD)
-  --vsphere-datacenter NAME    (or OSAM_VSPHERE_DATACENTER; default: the first one)
-  --vsphere-pool PATH          resource pool inventory path (default: the first cluster's)
-  --vsphere-folder PATH        VM folder inventory path (default: <datacenter>/vm)
-  --vsphere-datastore NAME     datastore for the VM's files (default: the first one)
-  --insecure                   do not verify the server's TLS certificate
+  --store STORE        files (the default: state in --state-dir, on this host) or
+                       postgres://user@host/db (or OSAM_STORE), which needs --wave
+  --wave NAME          queue the specs as wave NAME in the PostgreSQL store and return
+${DRIVER_USAGE}
 
 Steps: ${STEP_NAMES.join(", ")}
 
@@ -53,7 +52,7 @@ export const migrateCommand: Command = {
     const { values, positionals, help } = parse(
       argv,
       {
-        driver: { type: "string" },
+        ...DRIVER_ARGS,
         "state-dir": { type: "string" },
         "log-dir": { type: "string" },
         concurrency: { type: "string" },
@@ -61,15 +60,8 @@ export const migrateCommand: Command = {
         id: { type: "string", multiple: true },
         json: { type: "boolean" },
         poll: { type: "string" },
-        "vm-dir": { type: "string" },
-        accel: { type: "string" },
-        "vsphere-url": { type: "string" },
-        "vsphere-credentials": { type: "string" },
-        "vsphere-datacenter": { type: "string" },
-        "vsphere-pool": { type: "string" },
-        "vsphere-folder": { type: "string" },
-        "vsphere-datastore": { type: "string" },
-        insecure: { type: "boolean" },
+        store: { type: "string" },
+        wave: { type: "string" },
       },
       usage,
     );
@@ -77,19 +69,30 @@ export const migrateCommand: Command = {
       console.log(usage);
       return 0;
     }
-    const driverName = (str(values.driver) ?? "qemu") as DriverName;
-    if (!DRIVER_NAMES.includes(driverName)) throw new UsageError(`--driver must be one of ${DRIVER_NAMES.join(", ")}\n\n${usage}`);
+    const driverName = driverNameOf(values, usage);
     const concurrency = Number(str(values.concurrency) ?? "4");
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`--concurrency must be a positive integer\n\n${usage}`);
     const poll = Number(str(values.poll) ?? "2");
     if (!(poll > 0)) throw new UsageError(`--poll must be a positive number of seconds\n\n${usage}`);
-    const accel = str(values.accel) ?? "tcg";
-    if (accel !== "tcg" && accel !== "kvm") throw new UsageError(`--accel must be tcg or kvm\n\n${usage}`);
     const stateDir = resolve(str(values["state-dir"]) ?? DEFAULT_STATE_DIR);
     const logDir = resolve(str(values["log-dir"]) ?? DEFAULT_LOG_DIR);
     const ids = (values.id as string[] | undefined) ?? [];
     if (ids.length && !values.resume) throw new UsageError(`--id goes with --resume\n\n${usage}`);
     if (!values.resume && positionals.length === 0) throw new UsageError(`give at least one migration spec, or --resume\n\n${usage}`);
+    let store;
+    try {
+      store = chooseStore(str(values.store));
+    } catch (e) {
+      if (e instanceof StoreChoiceError) throw new UsageError(`${e.message}\n\n${usage}`);
+      throw e;
+    }
+    const wave = str(values.wave);
+    if (wave !== undefined || store.kind === "postgres") {
+      if (store.kind !== "postgres") throw new UsageError(`--wave needs a PostgreSQL store: --store postgres://… or OSAM_STORE\n\n${usage}`);
+      if (!wave) throw new UsageError(`with a PostgreSQL store, migrate queues a wave: give --wave NAME (workers run it: osam-fixup manager)\n\n${usage}`);
+      if (values.resume || ids.length) throw new UsageError(`--wave does not go with --resume or --id: workers resume by themselves\n\n${usage}`);
+      return enqueueWave({ url: store.url, wave, driver: driverName, logDir, specPaths: positionals.map((p) => resolve(p)), json: Boolean(values.json) });
+    }
 
     const jobs: Job[] = [];
     try {
@@ -103,23 +106,7 @@ export const migrateCommand: Command = {
     }
     for (const id of ids) jobs.push({ resumeId: id });
 
-    const opts: DriverOptions = {};
-    if (driverName === "qemu") opts.qemu = { stateDir: resolve(str(values["vm-dir"]) ?? `${stateDir}/vms`), accel };
-    else {
-      try {
-        opts.vsphere = await vsphereOptionsFromEnv(process.env, {
-          url: str(values["vsphere-url"]),
-          credentialsFile: str(values["vsphere-credentials"]),
-          datacenter: str(values["vsphere-datacenter"]),
-          pool: str(values["vsphere-pool"]),
-          folder: str(values["vsphere-folder"]),
-          datastore: str(values["vsphere-datastore"]),
-          insecure: Boolean(values.insecure),
-        });
-      } catch (e) {
-        throw new UsageError((e as Error).message);
-      }
-    }
+    const opts = await driverOptionsOf(driverName, values, stateDir, usage);
     let driver;
     try {
       driver = await createDriver(driverName, opts);
