@@ -4,6 +4,7 @@
 // (net.ifnames=0) both edit through here, so the two never disagree on a file.
 import { posix } from "node:path";
 import { ShellVars } from "../formats/shell-vars.ts";
+import { KNOWN_EFI_VENDORS } from "../distros/index.ts";
 import type { Change } from "../engine/changes.ts";
 import type { GuestView } from "../guest/view.ts";
 
@@ -109,7 +110,8 @@ export function editGrubenv(text: string, key: string, f: (v: string) => string)
   return body + "#".repeat(1024 - body.length);
 }
 
-const GRUBENV = ["/boot/grub2/grubenv", "/boot/grub/grubenv", "/boot/efi/EFI/redhat/grubenv", "/boot/efi/EFI/centos/grubenv", "/boot/efi/EFI/rocky/grubenv", "/boot/efi/EFI/almalinux/grubenv"];
+/** grubenv files: in /boot, or next to the grub.cfg stub on the ESP of any family. */
+const GRUBENV = ["/boot/grub2/grubenv", "/boot/grub/grubenv", ...KNOWN_EFI_VENDORS.map((v) => `/boot/efi/EFI/${v}/grubenv`)];
 
 /**
  * The changes that apply `edit` to every command line the guest keeps. In /etc/default/grub

@@ -18,20 +18,6 @@ const MKCONFIG_TIMEOUT_MS = 10 * 60_000;
 const NO_OS_PROBER = { GRUB_DISABLE_OS_PROBER: "true" };
 /** Where grub-pc / grub2-pc keep the i386-pc platform files that grub-install copies. */
 const GRUB_PC_PLATFORM_DIRS = ["/usr/lib/grub/i386-pc", "/usr/lib/grub2/i386-pc", "/usr/share/grub2/i386-pc"];
-/** EFI vendor directories in order of preference, per os-release ID. */
-const EFI_VENDOR: Record<string, string[]> = {
-  rhel: ["redhat"],
-  centos: ["centos", "redhat"],
-  rocky: ["rocky", "redhat"],
-  almalinux: ["almalinux", "redhat"],
-  ol: ["redhat", "ol"],
-  fedora: ["fedora"],
-  debian: ["debian"],
-  ubuntu: ["ubuntu"],
-  sles: ["sles", "opensuse"],
-  "opensuse-leap": ["opensuse"],
-};
-
 /** A check run after grub-mkconfig for UEFI guests: linux16/initrd16 only work under BIOS. */
 export const NO_LINUX16_CHECK = `if grep -Eq '^[[:space:]]*(linux16|initrd16)[[:space:]]' "$1"; then echo "$1 uses linux16/initrd16, which UEFI firmware cannot boot" >&2; exit 1; fi`;
 
@@ -65,7 +51,7 @@ async function planEfiFallback(ctx: FixupContext, changes: Change[], warnings: s
     return;
   }
   const vendors = (await ctx.view.readdir(efi)).filter((n) => n.toUpperCase() !== "BOOT");
-  const pref = EFI_VENDOR[ctx.info.os.id] ?? [];
+  const pref = ctx.info.profile.efiVendors(ctx.info.os.id);
   vendors.sort((a, b) => {
     const ia = pref.indexOf(a.toLowerCase()), ib = pref.indexOf(b.toLowerCase());
     return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib);

@@ -1,6 +1,7 @@
 // Runs commands inside the guest: always `chroot ROOT argv...` with an argument array and a
 // clean environment, its output captured into fixup.log.
 import { execa } from "execa";
+import { PACKAGE_TOOLS_ENV } from "../distros/index.ts";
 import type { Logger } from "../util/log.ts";
 import { showArgv } from "../util/log.ts";
 
@@ -23,7 +24,7 @@ export function chrootRunner(root: string, log: Logger): ExecRunner {
       all: true,
       stdin: "ignore",
       extendEnv: false,
-      env: { PATH: GUEST_PATH, LANG: "C", LC_ALL: "C", HOME: "/root", TERM: "dumb", DEBIAN_FRONTEND: "noninteractive", ...opts.env },
+      env: { PATH: GUEST_PATH, LANG: "C", LC_ALL: "C", HOME: "/root", TERM: "dumb", ...PACKAGE_TOOLS_ENV, ...opts.env },
       timeout: opts.timeoutMs ?? 30 * 60_000,
       killSignal: "SIGKILL",
     });

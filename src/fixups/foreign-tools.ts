@@ -4,6 +4,7 @@
 // /etc/systemd/system), SysV start links become stop links. Nothing is uninstalled; the list
 // of what was disabled stays in the data directory.
 import { posix } from "node:path";
+import { SYSV_LAYOUTS } from "../distros/index.ts";
 import type { Change, StepPlan } from "../engine/changes.ts";
 import type { GuestView } from "../guest/view.ts";
 import { stage2Path } from "../protocol/files.ts";
@@ -37,7 +38,7 @@ export const FOREIGN_TOOLS: ForeignTool[] = [
 ];
 
 const MASK_DIR = "/etc/systemd/system";
-const RC_DIRS = ["/etc/rc.d", "/etc", "/etc/init.d"].flatMap((d) => [2, 3, 4, 5].map((l) => `${d}/rc${l}.d`));
+const RC_DIRS = [SYSV_LAYOUTS.rcd, SYSV_LAYOUTS.flat, SYSV_LAYOUTS.nested].flatMap((s) => [2, 3, 4, 5].map((l) => s.rcDir(l)));
 
 async function unitExists(view: GuestView, unit: string): Promise<boolean> {
   for (const d of UNIT_DIRS) if (await view.exists(`${d}/${unit}`)) return true;

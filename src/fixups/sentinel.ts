@@ -7,6 +7,7 @@
 // a password: a systemd timer, or a SysV init script, that closes it after a bounded time even
 // if the sentinel never runs or hangs (the sentinel itself closes it first thing).
 import { posix } from "node:path";
+import { SYSV_LAYOUTS, type SysvLayout } from "../distros/index.ts";
 import type { Change, StepPlan } from "../engine/changes.ts";
 import type { GuestView } from "../guest/view.ts";
 import { CONSOLE_WATCHDOG_SECONDS, GUEST_DATA_DIR, NO_PASSWORD_DROPINS, SENTINEL_SCRIPT, STAGE2_FILES, stage2Path } from "../protocol/files.ts";
@@ -26,14 +27,15 @@ export const WATCHDOG_SERVICE_PATH = `/etc/systemd/system/${WATCHDOG_NAME}.servi
 export const WATCHDOG_WANTS = ["rescue.target", "emergency.target", "multi-user.target"].map((t) => `/etc/systemd/system/${t}.wants/${WATCHDOG_NAME}.timer`);
 
 /**
- * Where SysV init scripts and their runlevel links live: /etc/init.d + /etc/rcN.d (Debian,
- * RHEL through its links), /etc/rc.d/init.d + /etc/rc.d/rcN.d (RHEL without the links),
- * /etc/init.d + /etc/init.d/rcN.d (SUSE).
+ * The SysV layout the guest uses, read from its directories (src/distros names them):
+ * /etc/init.d + /etc/rcN.d (Debian, RHEL through its links), /etc/rc.d/init.d + /etc/rc.d/rcN.d
+ * (RHEL without the links), /etc/init.d + /etc/init.d/rcN.d (SUSE).
  */
-async function sysvLayout(view: GuestView): Promise<{ initd: string; rc: (level: number) => string; link: string }> {
-  if ((await view.kind("/etc/init.d/rc3.d")) === "dir" && !(await view.exists("/etc/rc3.d"))) return { initd: "/etc/init.d", rc: (l) => `/etc/init.d/rc${l}.d`, link: `../${SENTINEL_SYSV_NAME}` };
-  if ((await view.exists("/etc/init.d")) || !(await view.exists("/etc/rc.d/init.d"))) return { initd: "/etc/init.d", rc: (l) => `/etc/rc${l}.d`, link: `../init.d/${SENTINEL_SYSV_NAME}` };
-  return { initd: "/etc/rc.d/init.d", rc: (l) => `/etc/rc.d/rc${l}.d`, link: `../init.d/${SENTINEL_SYSV_NAME}` };
+async function sysvLayout(view: GuestView): Promise<SysvLayout> {
+  const { flat, nested, rcd } = SYSV_LAYOUTS;
+  if ((await view.kind(nested.rcDir(3))) === "dir" && !(await view.exists(flat.rcDir(3)))) return nested;
+  if ((await view.exists(flat.initd)) || !(await view.exists(rcd.initd))) return flat;
+  return rcd;
 }
 
 function parentDir(p: string): string {
@@ -70,9 +72,10 @@ export const sentinel: FixupStep = {
       const l = await sysvLayout(view);
       const init = `${l.initd}/${SENTINEL_SYSV_NAME}`;
       add({ action: "write", path: init, content: sysvInitScript(), mode: 0o755, reason: "SysV init script that runs the sentinel" });
-      const rel = l.link;
-      add({ action: "symlink", path: `${l.rc(1)}/S00${SENTINEL_SYSV_NAME}`, target: rel, reason: "run the sentinel in runlevel 1, before the single-user shell" });
-      for (const lv of [2, 3, 4, 5]) add({ action: "symlink", path: `${l.rc(lv)}/S99${SENTINEL_SYSV_NAME}`, target: rel, reason: `run the sentinel in runlevel ${lv} (resume after a power cut)` });
+      // the same relative target from every rcN.d directory of a layout
+      const rel = posix.relative(l.rcDir(1), init);
+      add({ action: "symlink", path: `${l.rcDir(1)}/S00${SENTINEL_SYSV_NAME}`, target: rel, reason: "run the sentinel in runlevel 1, before the single-user shell" });
+      for (const lv of [2, 3, 4, 5]) add({ action: "symlink", path: `${l.rcDir(lv)}/S99${SENTINEL_SYSV_NAME}`, target: rel, reason: `run the sentinel in runlevel ${lv} (resume after a power cut)` });
     }
     const bound = `${CONSOLE_WATCHDOG_SECONDS} s after boot`;
     if (systemd && ((await view.exists(NO_PASSWORD_DROPINS[0])) || (await view.exists(NO_PASSWORD_DROPINS[1])))) {
@@ -88,8 +91,8 @@ export const sentinel: FixupStep = {
       const l = await sysvLayout(view);
       const init = `${l.initd}/${WATCHDOG_NAME}`;
       add({ action: "write", path: init, content: sysvWatchdogScript(), mode: 0o755, reason: `SysV console watchdog: put the recorded SINGLE= back ${bound}, even if the sentinel never runs` });
-      const rel = posix.relative(l.rc(1), init);
-      for (const lv of [1, 2, 3, 4, 5]) add({ action: "symlink", path: `${l.rc(lv)}/S00${WATCHDOG_NAME}`, target: rel, reason: `start the console watchdog in runlevel ${lv}` });
+      const rel = posix.relative(l.rcDir(1), init);
+      for (const lv of [1, 2, 3, 4, 5]) add({ action: "symlink", path: `${l.rcDir(lv)}/S00${WATCHDOG_NAME}`, target: rel, reason: `start the console watchdog in runlevel ${lv}` });
     }
     // Order of removal: the state it restored first; then the links that start it, before the
     // unit and scripts they point at (no dangling link at any moment); the script last.

@@ -3,19 +3,10 @@ import { posix } from "node:path";
 import { ShellVars } from "../formats/shell-vars.ts";
 import { Fstab } from "../formats/fstab.ts";
 import { inspectNetwork, type NetInterfaceInfo } from "../network/inspect.ts";
+import { osFromReleaseFiles, type DistroProfile, type InitrdTool, type OsInfo } from "../distros/index.ts";
 import type { GuestView } from "./view.ts";
 
-export type OsFamily = "rhel" | "debian" | "suse" | "unknown";
-
-export interface OsInfo {
-  family: OsFamily;
-  /** os-release ID: rhel, centos, rocky, almalinux, ol, ubuntu, debian, sles, opensuse-leap... */
-  id: string;
-  version: string;
-  name: string;
-  /** The file the facts came from. */
-  from: string;
-}
+export type { InitrdTool, OsFamily, OsInfo } from "../distros/index.ts";
 
 export interface KernelInfo {
   version: string;
@@ -23,15 +14,13 @@ export interface KernelInfo {
   initrd?: string;
 }
 
-export type InitrdTool = "dracut" | "initramfs-tools" | "mkinitrd" | "none";
-
 export interface BootloaderInfo {
   kind: "grub2" | "grub-legacy" | "none";
   /** grub.cfg / menu.lst files found. */
   configs: string[];
-  /** RHEL 8+/Fedora Boot Loader Specification entries. */
+  /** Boot Loader Specification entries (/boot/loader/entries). */
   blsEntries: string[];
-  /** grub2-mkconfig on RHEL/SUSE, grub-mkconfig on Debian. */
+  /** grub2-mkconfig or grub-mkconfig, whichever the guest has. */
   mkconfig?: string;
   install?: string;
   /** /boot/efi/EFI/<vendor> directories. */
@@ -47,6 +36,8 @@ export interface FstabInfo {
 
 export interface GuestInfo {
   os: OsInfo;
+  /** What the guest's family names and defaults; what exists is in the other fields. */
+  profile: DistroProfile;
   init: "systemd" | "sysv" | "unknown";
   kernels: KernelInfo[];
   initrdTool: InitrdTool;
@@ -58,52 +49,9 @@ export interface GuestInfo {
   selinux?: string;
 }
 
-const RHEL_IDS = ["rhel", "centos", "rocky", "almalinux", "ol", "fedora", "scientific", "amzn", "cloudlinux", "eurolinux"];
-const SUSE_IDS = ["sles", "sled", "opensuse", "opensuse-leap", "opensuse-tumbleweed", "suse", "sles_sap"];
-const DEBIAN_IDS = ["debian", "ubuntu", "linuxmint", "raspbian", "devuan", "pop", "kali"];
-
-export function familyOf(id: string, idLike = ""): OsFamily {
-  const ids = [id, ...idLike.split(/\s+/)].map((s) => s.toLowerCase()).filter(Boolean);
-  for (const i of ids) {
-    if (RHEL_IDS.includes(i)) return "rhel";
-    if (SUSE_IDS.includes(i) || i.startsWith("opensuse")) return "suse";
-    if (DEBIAN_IDS.includes(i)) return "debian";
-  }
-  return "unknown";
-}
-
-/** os-release first, then the older release files. */
-export async function detectOs(view: GuestView): Promise<OsInfo> {
-  for (const f of ["/etc/os-release", "/usr/lib/os-release"]) {
-    const t = await view.readText(f);
-    if (t === undefined) continue;
-    const v = new ShellVars(t);
-    const id = (v.get("ID") ?? "linux").toLowerCase();
-    return { family: familyOf(id, v.get("ID_LIKE")), id, version: v.get("VERSION_ID") ?? "", name: v.get("PRETTY_NAME") ?? v.get("NAME") ?? id, from: f };
-  }
-  const rh = await view.readText("/etc/redhat-release");
-  if (rh !== undefined) {
-    const line = rh.split("\n")[0]!.trim();
-    const version = /release\s+([\d.]+)/i.exec(line)?.[1] ?? "";
-    const id = /^centos/i.test(line) ? "centos" : /^(red hat|rhel)/i.test(line) ? "rhel" : /^oracle/i.test(line) ? "ol" : /^rocky/i.test(line) ? "rocky" : /^alma/i.test(line) ? "almalinux" : /^fedora/i.test(line) ? "fedora" : /^scientific/i.test(line) ? "scientific" : "rhel";
-    return { family: "rhel", id, version, name: line, from: "/etc/redhat-release" };
-  }
-  const suse = await view.readText("/etc/SuSE-release");
-  if (suse !== undefined) {
-    const first = suse.split("\n")[0]!.trim();
-    const v = /VERSION\s*=\s*(\S+)/.exec(suse)?.[1] ?? "";
-    const p = /PATCHLEVEL\s*=\s*(\S+)/.exec(suse)?.[1];
-    return { family: "suse", id: /opensuse/i.test(first) ? "opensuse" : "sles", version: p && p !== "0" ? `${v}.${p}` : v, name: first, from: "/etc/SuSE-release" };
-  }
-  const lsb = await view.readText("/etc/lsb-release");
-  if (lsb !== undefined) {
-    const v = new ShellVars(lsb);
-    const id = (v.get("DISTRIB_ID") ?? "").toLowerCase();
-    if (id) return { family: familyOf(id), id, version: v.get("DISTRIB_RELEASE") ?? "", name: v.get("DISTRIB_DESCRIPTION") ?? id, from: "/etc/lsb-release" };
-  }
-  const deb = await view.readText("/etc/debian_version");
-  if (deb !== undefined) return { family: "debian", id: "debian", version: deb.trim(), name: `Debian ${deb.trim()}`, from: "/etc/debian_version" };
-  return { family: "unknown", id: "unknown", version: "", name: "unknown", from: "" };
+/** os-release first, then the older release files (src/distros). */
+export async function detectOs(view: GuestView): Promise<{ os: OsInfo; profile: DistroProfile }> {
+  return osFromReleaseFiles((p) => view.readText(p));
 }
 
 const INITRD_NAMES = (v: string) => [`/boot/initrd.img-${v}`, `/boot/initramfs-${v}.img`, `/boot/initrd-${v}`, `/boot/initrd-${v}.img`];
@@ -150,17 +98,11 @@ async function firstExisting(view: GuestView, paths: string[]): Promise<string |
 
 const SBIN = (n: string) => [`/usr/sbin/${n}`, `/sbin/${n}`, `/usr/bin/${n}`, `/bin/${n}`];
 
-export async function detectInitrdTool(view: GuestView, os: OsInfo): Promise<InitrdTool> {
-  const dracut = await firstExisting(view, SBIN("dracut"));
-  const itools = await firstExisting(view, SBIN("update-initramfs"));
-  // Debian/Ubuntu can carry both packages' leftovers; the one whose config is active wins
-  if (os.family === "debian") {
-    if (itools && (await view.exists("/etc/initramfs-tools/initramfs.conf")) && !dracut) return "initramfs-tools";
-    if (dracut) return "dracut";
-    if (itools) return "initramfs-tools";
-  }
-  if (dracut) return "dracut";
-  if (itools) return "initramfs-tools";
+/** The installed tool decides, whatever the family: dracut where it is installed, then update-initramfs, then mkinitrd. */
+export async function detectInitrdTool(view: GuestView): Promise<InitrdTool> {
+  // a guest with both (leftovers of one) builds with dracut: its files are what is installed now
+  if (await firstExisting(view, SBIN("dracut"))) return "dracut";
+  if (await firstExisting(view, SBIN("update-initramfs"))) return "initramfs-tools";
   if (await firstExisting(view, SBIN("mkinitrd"))) return "mkinitrd";
   return "none";
 }
@@ -202,7 +144,7 @@ export async function readFstab(view: GuestView): Promise<FstabInfo[]> {
 }
 
 export async function inspectGuest(view: GuestView): Promise<GuestInfo> {
-  const os = await detectOs(view);
+  const { os, profile } = await detectOs(view);
   const fstab = await readFstab(view);
   const bootloader = await detectBootloader(view);
   const grubEfi = (await view.exists("/usr/lib/grub/x86_64-efi")) || (await view.exists("/usr/lib/grub/x86_64-efi-signed"));
@@ -210,9 +152,10 @@ export async function inspectGuest(view: GuestView): Promise<GuestInfo> {
   const sel = await view.readText("/etc/selinux/config");
   return {
     os,
+    profile,
     init: await detectInit(view),
     kernels: await listKernels(view),
-    initrdTool: await detectInitrdTool(view, os),
+    initrdTool: await detectInitrdTool(view),
     bootloader,
     firmware: uefi ? "uefi" : "bios",
     fstab,

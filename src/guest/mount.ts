@@ -7,6 +7,7 @@
 import { execa } from "execa";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { posix } from "node:path";
+import { RELEASE_FILES } from "../distros/index.ts";
 import { Fstab } from "../formats/fstab.ts";
 import { FixupError } from "../protocol/codes.ts";
 import type { Inputs } from "../protocol/inputs.ts";
@@ -289,7 +290,8 @@ async function mountFs(log: Logger, d: KnownDevice, at: string, extra: string[])
 
 function looksLikeRoot(dir: string): string | undefined {
   if (!existsSync(posix.join(dir, "etc")) || !existsSync(posix.join(dir, "usr"))) return undefined;
-  for (const f of ["etc/os-release", "usr/lib/os-release", "etc/redhat-release", "etc/SuSE-release", "etc/debian_version", "etc/lsb-release"]) {
+  for (const { path } of RELEASE_FILES) {
+    const f = path.slice(1);
     const p = posix.join(dir, f);
     if (!existsSync(p)) continue;
     try {

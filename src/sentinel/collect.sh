@@ -24,9 +24,7 @@ first_line() {
 	sed -n '1p' "$1" 2>/dev/null
 }
 
-os_value() {
-	sed -n "s/^$1=//p" "$2" 2>/dev/null | sed -n '$p' | sed -e 's/^"\(.*\)"$/\1/' -e "s/^'\\(.*\\)'\$/\\1/"
-}
+# osam-include: os-detect.sh
 
 valid_uuid() {
 	case $1 in '' | *[!0-9A-Fa-f-]*) return 1 ;; esac
@@ -56,30 +54,9 @@ valid_mac() {
 # ---- facts ----
 
 os_facts() {
-	if [ -f /etc/os-release ]; then
-		of_id=$(os_value ID /etc/os-release)
-		of_ver=$(os_value VERSION_ID /etc/os-release)
-	elif [ -f /etc/redhat-release ]; then
-		of_line=$(first_line /etc/redhat-release)
-		case $of_line in
-		CentOS*) of_id=centos ;;
-		Oracle*) of_id=ol ;;
-		Scientific*) of_id=scientific ;;
-		Fedora*) of_id=fedora ;;
-		*) of_id=rhel ;;
-		esac
-		of_ver=$(printf '%s\n' "$of_line" | sed -n 's/.*release \([0-9][0-9.]*\).*/\1/p')
-	elif [ -f /etc/SuSE-release ]; then
-		of_id=sles
-		of_ver=$(sed -n 's/^VERSION *= *//p' /etc/SuSE-release | sed -n '1p')
-	elif [ -f /etc/debian_version ]; then
-		of_id=debian
-		of_ver=$(first_line /etc/debian_version)
-	else
-		return 0
-	fi
-	[ -n "$of_id" ] || return 0
-	printf ',"os":{%s%s}' "$(member id "$of_id" 1)" "$(member version "$of_ver")"
+	os_detect ''
+	[ -n "$OS_FROM" ] || return 0
+	printf ',"os":{%s%s}' "$(member id "$OS_ID" 1)" "$(member version "$OS_VERSION")"
 }
 
 hypervisor() {
