@@ -80,6 +80,9 @@ export async function startGuestSim(url: string, user: string, password: string,
         mkdirSync(fx, { recursive: true });
         if (existsSync(join(fx, "BEGIN")) && !existsSync(join(fx, "END"))) {
           const begin = readFileSync(join(fx, "BEGIN"), "utf8");
+          // a guest file transfer creates the file before it fills it: stage 1 starts (and BEGIN
+          // is recorded) once it holds its line (the agent itself only waits for it to exist)
+          if (!begin.endsWith("\n")) continue;
           const sys = JSON.parse(readFileSync(join(fx, "system-configuration.json"), "utf8")) as { migrationId: string; source: { hostname?: string } };
           const failed = sys.source.hostname === "fail-stage1";
           const t = new Date().toISOString();
