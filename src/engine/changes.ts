@@ -27,7 +27,8 @@ export interface StepPlan {
   notes?: string[];
 }
 
-export function summarize(c: Change): { action: Change["action"]; path?: string; to?: string; argv?: string[]; reason: string } {
+/** A change as result.json records it; `diff` is the write's or remove's unified diff (engine/diff.ts). */
+export function summarize(c: Change, diff?: string): { action: Change["action"]; path?: string; to?: string; argv?: string[]; reason: string; diff?: string } {
   switch (c.action) {
     case "exec":
       return { action: c.action, argv: c.argv, reason: c.reason };
@@ -36,7 +37,7 @@ export function summarize(c: Change): { action: Change["action"]; path?: string;
     case "symlink":
       return { action: c.action, path: c.path, to: c.target, reason: c.reason };
     default:
-      return { action: c.action, path: c.path, reason: c.reason };
+      return { action: c.action, path: c.path, reason: c.reason, ...(diff !== undefined ? { diff } : {}) };
   }
 }
 

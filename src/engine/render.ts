@@ -3,24 +3,11 @@ import { mkdir } from "node:fs/promises";
 import { GuestRoot } from "../guest/guest-root.ts";
 import { showArgv } from "../util/log.ts";
 import { contentBuffer } from "./changes.ts";
-import { diffTexts } from "./line-diff.ts";
+import { isText, unifiedDiff } from "./diff.ts";
 import type { PlannedChange } from "./run.ts";
 
-function isText(b: Buffer): boolean {
-  if (b.includes(0)) return false;
-  try {
-    new TextDecoder("utf-8", { fatal: true }).decode(b);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function patch(path: string, before: Buffer | undefined, after: Buffer | undefined, header: string): string {
-  if ((before && !isText(before)) || (after && !isText(after))) return `${header}\nBinary file ${path} differs (${before?.length ?? 0} -> ${after?.length ?? 0} bytes)\n`;
-  const a = before ? `a${path}` : "/dev/null";
-  const b = after ? `b${path}` : "/dev/null";
-  return header + "\n" + diffTexts(a, b, before?.toString("utf8") ?? "", after?.toString("utf8") ?? "");
+  return header + "\n" + unifiedDiff(path, before, after);
 }
 
 export function renderPlan(planned: PlannedChange[]): string {

@@ -8,6 +8,7 @@ import { DiskView, OverlayView } from "../guest/view.ts";
 import type { FixupContext, FixupStep } from "../fixups/types.ts";
 import { showArgv } from "../util/log.ts";
 import { type Change, contentBuffer, summarize } from "./changes.ts";
+import { changeDiff, contentBefore } from "./diff.ts";
 import type { ExecRunner } from "./exec.ts";
 import { EXEC_TMPDIR, Journal, hasOtherNames } from "./journal.ts";
 import type { DiskAccess } from "../bootloader/boot-area.ts";
@@ -145,14 +146,15 @@ export async function runSteps(guest: GuestRoot, steps: FixupStep[], base: BaseC
           const pc = await planOne(overlay, step.name, c);
           if (!pc) continue;
           out.planned.push(pc);
-          result.changes.push(summarize(c));
+          result.changes.push(summarize(c, changeDiff(c, pc.before)));
         }
       } else {
         await timed(opts.clock, "journal", async () => journal!.append({ t: "step", name: step.name }), { step: step.name, what: "step" });
         for (const c of plan.changes) {
+          const before = await contentBefore(guest, c);
           const did = await applyOne(guest, journal!, c, base, opts.exec, (phase, fn, what) => timed(opts.clock, phase, fn, { step: step.name, what: what ?? describe(c) }));
           if (!did) continue;
-          result.changes.push(summarize(c));
+          result.changes.push(summarize(c, changeDiff(c, before)));
           await timed(opts.clock, "journal", async () => journal!.append({ t: "done", step: step.name, action: c.action, ...(c.action === "exec" ? {} : { path: c.path }) }), { step: step.name, what: "done" });
           progress(step.name, `${describe(c)}: ${c.reason}`);
           opts.afterChange?.(++applied);

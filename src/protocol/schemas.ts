@@ -150,6 +150,8 @@ export const ChangeSummary = z.object({
   to: z.string().optional(),
   argv: z.array(z.string()).optional(),
   reason: z.string(),
+  /** write and remove: the file's unified diff (cut at 64 KiB), for the report. */
+  diff: z.string().optional(),
 });
 
 export const StepResult = z.object({

@@ -9,6 +9,8 @@ import { Result } from "../protocol/schemas.ts";
 /** The manager's view of a migration, as far as a report needs it (MigrationState fits). */
 export interface ManagerView {
   status: string;
+  /** Where the manager puts this migration's logs. */
+  logDir?: string;
   startedAtMs?: number;
   updatedAt?: string;
   steps: { name: string; status: string; attempts?: number; startedAt?: string; finishedAt?: string; durationMs?: number; error?: string }[];

@@ -7,8 +7,9 @@ import { inspectCommand } from "./inspect.ts";
 import { managerCommand } from "./manager.ts";
 import { migrateCommand } from "./migrate.ts";
 import { planCommand } from "./plan.ts";
+import { reportCommand } from "./report.ts";
 import { preflightCommand } from "./preflight.ts";
 import { rollbackCommand } from "./rollback.ts";
 import { statusCommand } from "./status.ts";
 
-export const COMMANDS: Command[] = [agentCommand, inspectCommand, planCommand, applyCommand, rollbackCommand, collectCommand, preflightCommand, migrateCommand, managerCommand, statusCommand];
+export const COMMANDS: Command[] = [agentCommand, inspectCommand, planCommand, applyCommand, rollbackCommand, collectCommand, preflightCommand, migrateCommand, reportCommand, managerCommand, statusCommand];

@@ -1,4 +1,4 @@
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { filesIn, idOfLogFile, kindOfFile, loadMigration, loadState, migrationIds, reportFileName, type LogKind, type ManagerView } from "../../report/load.ts";
 import { writeMigrationPage, writeWavePages, WAVE_PAGE } from "../../report/write.ts";
@@ -26,12 +26,14 @@ or attach to a ticket.
 
 Exit status: 0 written, 2 bad usage or nothing to report on.`;
 
-function statesOf(stateDir: string | undefined, ids: string[]): Map<string, ManagerView> {
+/** The manager's view of the wave's migrations: those with logs in dir, and those whose state says their logs go there (a migration that stopped before they were collected). */
+function statesOf(stateDir: string | undefined, dir: string, ids: string[]): Map<string, ManagerView> {
   const out = new Map<string, ManagerView>();
   if (!stateDir) return out;
-  for (const id of ids) {
+  const all = new Set([...ids, ...readdirSync(stateDir).filter((f) => f.endsWith(".json")).map((f) => f.slice(0, -5))]);
+  for (const id of all) {
     const st = loadState(stateDir, id);
-    if (st) out.set(id, st);
+    if (st && (ids.includes(id) || (st.logDir !== undefined && resolve(st.logDir) === dir))) out.set(id, st);
   }
   return out;
 }
@@ -54,8 +56,8 @@ export const reportCommand: Command = {
     if (statSync(first).isDirectory()) {
       if (positionals.length > 1) throw new UsageError(`give one log directory\n\n${usage}`);
       const ids = migrationIds(first);
-      const states = statesOf(stateDir, ids);
-      if (!ids.length) throw new UsageError(`${first}: no <id>_result.json or <id>_fixup.log in it`);
+      const states = statesOf(stateDir, first, ids);
+      if (!ids.length && !states.size) throw new UsageError(`${first}: no <id>_result.json or <id>_fixup.log in it`);
       const r = await writeWavePages(first, { states, ...(out ? { out: resolve(out) } : {}) });
       console.log(`${r.page} (${r.migrations} migration(s))`);
       return 0;

@@ -145,10 +145,12 @@ test("hostile guest strings are shown as text, never as markup", { timeout: 120_
   await page.close();
 });
 
-test("vcsim: the pages migrate writes (each migration, then the wave) match the state and the results", { timeout: 300_000 }, async () => {
+test("vcsim: the pages migrate writes (each migration, then the wave) match the state and the results", { timeout: 900_000 }, async () => {
   const { runVcsimWave } = await import("./vcsim-wave.ts");
   const logs = join(work, "vcsim-logs");
-  const { states } = await runVcsimWave(work, logs);
+  const { states, stateDir } = await runVcsimWave(work, logs);
+  const early = [...states].filter(([id]) => !existsSync(join(logs, `${id}_result.json`)));
+  assert.deepEqual(early.map(([id, st]) => [id, st.status]), [["rep-nodisk1", "failed"]], "one migration stopped before its logs were collected");
   assert.ok(existsSync(join(logs, "index.html")), "the wave page");
   const { page, requests, loadMs } = await browser.open(join(logs, "index.html"));
   console.log(`# vcsim wave page: ${states.size} migrations, ${statSync(join(logs, "index.html")).size} bytes, loaded in ${loadMs.toFixed(0)} ms`);
@@ -171,10 +173,24 @@ test("vcsim: the pages migrate writes (each migration, then the wave) match the 
   }
   const failed = [...states.values()].filter((s) => s.status === "failed");
   assert.ok(failed.length >= 1 && failed.length < states.size, "the wave has both outcomes");
-  for (const f of failed) assert.equal(await page.locator(`.failure-group[data-code="${f.error?.code}"]`).count(), 1, "failures grouped by code");
+  for (const [id, st] of states) {
+    if (st.status !== "failed") continue;
+    // in exactly one group of failures, the one of its code
+    const groups = page.locator(".failure-group").filter({ has: page.locator(`a[href=${attrSel(`${id}_report.html`)}]`) });
+    assert.equal(await groups.count(), 1, `${id} in one failure group`);
+    assert.equal(await groups.getAttribute("data-code"), String(st.error?.code ?? "none"), `${id}: the group of its code`);
+  }
   assert.equal(await page.locator(`ul.counts li[data-state="failed"] b`).textContent(), String(failed.length));
   assert.deepEqual(requests, [pathToFileURL(join(logs, "index.html")).href]);
   await page.close();
+  // the CLI on the same log directory: with the state directory it knows every migration, without it those with logs
+  const withState = join(work, "vcsim-with-state.html");
+  cli("report", logs, "--state-dir", stateDir, "--out", withState);
+  const without = join(work, "vcsim-without-state.html");
+  cli("report", logs, "--out", without);
+  const rowsOf = (f: string) => [...readFileSync(f, "utf8").matchAll(/<tr data-id="([^"]+)" data-state="([^"]+)"/g)].map((m) => `${m[1]} ${m[2]}`);
+  assert.deepEqual(rowsOf(withState), [...states].map(([id, st]) => `${id} ${st.status}`).sort());
+  assert.deepEqual(rowsOf(without), [...states].filter(([id]) => !early.some(([e]) => e === id)).map(([id, st]) => `${id} ${existsSync(join(logs, `${id}_result.json`)) ? (Result.parse(JSON.parse(readFileSync(join(logs, `${id}_result.json`), "utf8"))).status) : st.status}`).sort());
 });
 
 test("e2e: the pages of the newest e2e runs on this machine", { timeout: 120_000 }, async (t) => {

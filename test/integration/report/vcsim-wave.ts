@@ -1,5 +1,6 @@
 // Real migrations against vcsim (test/vsphere), run by the Manager as `migrate` runs them: two
-// succeed, one fails in stage 1 with code 200. The Manager writes the report pages itself.
+// succeed, one fails in stage 1 with code 200, one stops before it has logs (its replica disk
+// does not exist). The Manager writes the report pages itself.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { VsphereDriver } from "../../../src/manager/drivers/vsphere/driver.ts";
@@ -22,10 +23,11 @@ function spec(id: string, hostname: string): MigrationSpec {
   });
 }
 
-export async function runVcsimWave(work: string, logDir: string): Promise<{ states: Map<string, ManagerView> }> {
+export async function runVcsimWave(work: string, logDir: string): Promise<{ states: Map<string, ManagerView>; stateDir: string }> {
   const vc = await startVcsim();
   let sim: Awaited<ReturnType<typeof startGuestSim>> | undefined;
   const ids = ["rep-web1", "rep-db1", "rep-app1"];
+  const noDisk = "rep-nodisk1";
   try {
     const c = await testClient(vc);
     for (const id of ids) {
@@ -38,16 +40,16 @@ export async function runVcsimWave(work: string, logDir: string): Promise<{ stat
     try {
       const stateDir = join(work, "vcsim-state");
       mkdirSync(logDir, { recursive: true });
-      const mgr = new Manager({ driver: drv, stateDir, logDir, pollMs: 100, concurrency: 3 });
-      await mgr.runAll(ids.map((id) => ({ spec: spec(id, id === "rep-db1" ? "fail-stage1" : id) })));
+      const mgr = new Manager({ driver: drv, stateDir, logDir, pollMs: 100, concurrency: 4 });
+      await mgr.runAll([...ids, noDisk].map((id) => ({ spec: spec(id, id === "rep-db1" ? "fail-stage1" : id) })));
       const states = new Map<string, ManagerView>();
-      for (const id of ids) {
+      for (const id of [...ids, noDisk]) {
         const st = await mgr.store.load(id);
         if (!st) throw new Error(`no state for ${id}`);
         states.set(id, st);
         if (st.vm) await (await drv.openVm(st.vm)).destroy();
       }
-      return { states };
+      return { states, stateDir };
     } finally {
       await drv.close();
     }
