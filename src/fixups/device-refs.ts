@@ -3,6 +3,7 @@
 // the target where it has no UUID): fstab, crypttab, the kernel command line in all its
 // places, grub.cfg, the initramfs-tools resume file and GRUB's device.map. Stable references
 // (UUID=, LABEL=, PARTUUID=, /dev/mapper/*, /dev/<vg>/<lv>, /dev/disk/by-*) are left alone.
+// mdadm.conf is left to assemble arrays by UUID (mdadm.ts).
 import { posix } from "node:path";
 import { Fstab } from "../formats/fstab.ts";
 import { ShellVars } from "../formats/shell-vars.ts";
@@ -12,6 +13,7 @@ import { SOURCE_STYLE_NAME, partitionName, splitPartition, targetDiskNames } fro
 import { FixupError } from "../protocol/codes.ts";
 import type { Inputs } from "../protocol/inputs.ts";
 import type { FixupContext, FixupStep, KnownDevice } from "./types.ts";
+import { planMdadmConf } from "./mdadm.ts";
 
 export type Resolution =
   | { kind: "stable" }
@@ -21,6 +23,8 @@ export type Resolution =
 
 const NETFS = new Set(["nfs", "nfs4", "cifs", "smbfs", "smb3", "glusterfs", "ceph", "fuse.sshfs", "sshfs", "davfs", "fuse.glusterfs", "9p", "ocfs2", "gfs2", "lustre", "fuse.s3fs"]);
 const PSEUDO = new Set(["proc", "sysfs", "tmpfs", "devpts", "devtmpfs", "debugfs", "securityfs", "cgroup", "cgroup2", "hugetlbfs", "mqueue", "efivarfs", "binfmt_misc", "configfs", "pstore", "bpf", "tracefs", "fusectl", "none", "rpc_pipefs", "nfsd", "autofs"]);
+
+const CONTAINER_MEMBER = new Set(["linux_raid_member", "LVM2_member"]);
 
 /** Answers "what should this device name become" from the replica map and the known devices. */
 export class DeviceResolver {
@@ -41,7 +45,8 @@ export class DeviceResolver {
 
   resolve(name: string): Resolution {
     if (!SOURCE_STYLE_NAME.test(name)) return { kind: "stable" };
-    const known = this.devices.find((d) => d.source === name && d.uuid);
+    // a RAID member's or an LVM PV's UUID names its array or volume group, nothing mountable
+    const known = this.devices.find((d) => d.source === name && d.uuid && !CONTAINER_MEMBER.has(d.fsType ?? ""));
     if (known?.uuid) return { kind: "uuid", value: `UUID=${known.uuid}` };
     const { disk, part } = splitPartition(name);
     const nd = this.newNames.get(disk);
@@ -195,6 +200,7 @@ export async function planDeviceRefs(ctx: FixupContext): Promise<StepPlan> {
   const out: Collect = { changes: [], warnings: [] };
   await planFstab(ctx, r, out);
   await planCrypttab(ctx, r, out);
+  out.changes.push(...(await planMdadmConf(ctx)));
 
   const rootErrors: string[] = [];
   const edit = cmdlineEdit(r, out.warnings, rootErrors);

@@ -17,6 +17,7 @@ import type { GuestView } from "../guest/view.ts";
 import type { FixupContext, KnownDevice } from "../fixups/types.ts";
 import { normModule } from "./drivers.ts";
 import { CpioReader, type CpioKind } from "./cpio.ts";
+import { MDADM_CONFS } from "../fixups/mdadm.ts";
 
 export type Compression = "none" | "gzip" | "zstd" | "xz" | "lzma" | "lz4" | "bzip2" | "lzo";
 
@@ -308,8 +309,16 @@ export async function imageVerdict(view: GuestView, path: string, version: strin
   if (!bytes) return { keep: false, why: "there is no image" };
   const dirs = modulesDirOf(version);
   try {
-    const img = await readInitramfs(bytes, (n) => isReferenceFile(n) || dirs.some((d) => n === `${d}/modules.dep` || n === `${d}/modules.builtin`));
-    return judgeImage(img, version, modules, current);
+    const img = await readInitramfs(bytes, (n) => isReferenceFile(n) || MDADM_CONFS.includes(`/${n}`) || dirs.some((d) => n === `${d}/modules.dep` || n === `${d}/modules.builtin`));
+    const v = judgeImage(img, version, modules, current);
+    if (!v.keep) return v;
+    // the initramfs assembles md arrays from its own copy of mdadm.conf: one that is not the
+    // guest's as it is now (arrays by UUID, see fixups/mdadm.ts) must not stay
+    for (const conf of MDADM_CONFS) {
+      const inImage = img.files.get(conf.slice(1));
+      if (inImage && !inImage.equals((await view.readBytes(conf)) ?? Buffer.alloc(0))) return { keep: false, why: `its ${conf} is not the guest's (md arrays by UUID)` };
+    }
+    return v;
   } catch (e) {
     if (e instanceof UnreadableImage) return { keep: false, why: `it cannot be read (${e.message})` };
     throw e;
