@@ -2,7 +2,9 @@
 // /dev/sdX in the source's order) becomes a stable UUID= (or the name the device will have on
 // the target where it has no UUID): fstab, crypttab, the kernel command line in all its
 // places, grub.cfg, the initramfs-tools resume file and GRUB's device.map. Stable references
-// (UUID=, LABEL=, PARTUUID=, /dev/mapper/*, /dev/<vg>/<lv>, /dev/disk/by-*) are left alone.
+// (UUID=, LABEL=, PARTUUID=, /dev/mapper/*, /dev/<vg>/<lv>, by-uuid, by-label) are left alone;
+// by-id and by-path names belong to the source's hardware and are traced to a UUID
+// (hardware-names.ts), or stop the run where the boot needs them (DEVICE_REF_UNRESOLVED).
 // mdadm.conf is left to assemble arrays by UUID (mdadm.ts).
 import { posix } from "node:path";
 import { Fstab } from "../formats/fstab.ts";
@@ -14,12 +16,15 @@ import { FixupError } from "../protocol/codes.ts";
 import type { Inputs } from "../protocol/inputs.ts";
 import type { FixupContext, FixupStep, KnownDevice } from "./types.ts";
 import { planMdadmConf } from "./mdadm.ts";
+import { type HardwareName, type RefRole, parseHardwareName, sourceDeviceOf, uuidByRole } from "./hardware-names.ts";
 
 export type Resolution =
   | { kind: "stable" }
   | { kind: "uuid"; value: string }
   | { kind: "name"; value: string; why: string }
-  | { kind: "unmigrated" };
+  | { kind: "unmigrated" }
+  /** A name of the source's hardware (by-id, by-path) that no input traces to a filesystem. */
+  | { kind: "unresolved"; why: string };
 
 const NETFS = new Set(["nfs", "nfs4", "cifs", "smbfs", "smb3", "glusterfs", "ceph", "fuse.sshfs", "sshfs", "davfs", "fuse.glusterfs", "9p", "ocfs2", "gfs2", "lustre", "fuse.s3fs"]);
 const PSEUDO = new Set(["proc", "sysfs", "tmpfs", "devpts", "devtmpfs", "debugfs", "securityfs", "cgroup", "cgroup2", "hugetlbfs", "mqueue", "efivarfs", "binfmt_misc", "configfs", "pstore", "bpf", "tracefs", "fusectl", "none", "rpc_pipefs", "nfsd", "autofs"]);
@@ -28,11 +33,13 @@ const CONTAINER_MEMBER = new Set(["linux_raid_member", "LVM2_member"]);
 
 /** Answers "what should this device name become" from the replica map and the known devices. */
 export class DeviceResolver {
+  private readonly inputs: Inputs;
   private readonly devices: KnownDevice[];
   private readonly newNames: Map<string, string>;
   readonly haveBlkid: boolean;
 
   constructor(inputs: Inputs, devices: KnownDevice[]) {
+    this.inputs = inputs;
     this.devices = devices;
     this.newNames = targetDiskNames(inputs.disks);
     this.haveBlkid = devices.some((d) => d.from === "blkid");
@@ -43,7 +50,10 @@ export class DeviceResolver {
     return this.newNames.get(sourceDisk);
   }
 
-  resolve(name: string): Resolution {
+  /** `role` says what the reference is for, which traces a by-path name (see hardware-names.ts). */
+  resolve(name: string, role: RefRole = {}): Resolution {
+    const hw = parseHardwareName(name);
+    if (hw) return this.resolveHardware(name, hw, role);
     if (!SOURCE_STYLE_NAME.test(name)) return { kind: "stable" };
     // a RAID member's or an LVM PV's UUID names its array or volume group, nothing mountable
     const known = this.devices.find((d) => d.source === name && d.uuid && !CONTAINER_MEMBER.has(d.fsType ?? ""));
@@ -55,6 +65,17 @@ export class DeviceResolver {
       return { kind: "name", value, why: `no UUID is known for ${name}` };
     }
     return { kind: "unmigrated" };
+  }
+
+  private resolveHardware(name: string, hw: HardwareName, role: RefRole): Resolution {
+    const src = sourceDeviceOf(hw, this.inputs.disks);
+    const bySerial = src ? this.resolve(src) : undefined;
+    if (bySerial?.kind === "uuid") return bySerial;
+    const uuid = uuidByRole(role, this.inputs.system, this.devices);
+    if (uuid) return { kind: "uuid", value: `UUID=${uuid}` };
+    if (bySerial?.kind === "name") return { ...bySerial, why: `no UUID is known for ${name} (${src} on the source)` };
+    const from = hw.kind === "by-id" ? "no disk serial in replica-disk-map.json matches it and " : "";
+    return { kind: "unresolved", why: `${name} names the source's hardware; ${from}the inventory does not say which filesystem it is` };
   }
 
   /** For UUID=/LABEL=/PARTUUID= specs: false only when blkid saw the disks and none matches. */
@@ -77,7 +98,13 @@ function isNetwork(e: { spec: string; vfstype: string; options: string }): boole
 interface Collect {
   changes: Change[];
   warnings: string[];
+  /** References that stop the boot and cannot be fixed: the step fails with all of them. */
+  blockers: string[];
 }
+
+/** Mounts without which the guest does not come up (systemd's emergency mode, or worse). */
+const CRITICAL_MOUNTS = new Set(["/", "/usr", "/boot", "/boot/efi", "/var"]);
+const mayFail = (options: string | undefined) => (options ?? "").split(",").some((o) => o === "nofail" || o === "noauto");
 
 async function planFstab(ctx: FixupContext, r: DeviceResolver, out: Collect): Promise<void> {
   const text = await ctx.view.readText("/etc/fstab");
@@ -87,13 +114,14 @@ async function planFstab(ctx: FixupContext, r: DeviceResolver, out: Collect): Pr
   }
   const fstab = new Fstab(text);
   for (const e of fstab.entries()) {
+    const at = () => `/etc/fstab:${fstab.lines.indexOf(e) + 1}`;
     if (PSEUDO.has(e.vfstype) || e.options.split(",").includes("bind")) continue;
     const isRoot = e.file === "/";
     if (isNetwork(e)) {
       if (Fstab.addOption(e, "nofail")) out.warnings.push(`fstab: ${e.file} is a network filesystem (${e.spec}); marked nofail so the first boot on the target does not wait for it`);
       continue;
     }
-    const res = r.resolve(e.spec);
+    const res = r.resolve(e.spec, { ...(e.file.startsWith("/") ? { mountpoint: e.file } : {}), swap: e.vfstype === "swap" });
     switch (res.kind) {
       case "uuid":
         e.spec = res.value;
@@ -111,7 +139,11 @@ async function planFstab(ctx: FixupContext, r: DeviceResolver, out: Collect): Pr
       case "stable":
         if (!isRoot && !r.stableSpecPresent(e.spec) && Fstab.addOption(e, "nofail")) out.warnings.push(`fstab: ${e.file} (${e.spec}) is not on any attached replica disk; marked nofail`);
         else if (isRoot && !r.stableSpecPresent(e.spec)) out.warnings.push(`fstab: the root entry ${e.spec} matches no filesystem blkid found on the replica disks`);
-        if (/^\/dev\/disk\/by-(id|path)\//.test(e.spec)) out.warnings.push(`fstab: ${e.file} is mounted by ${e.spec}, a name tied to the source's hardware; it may not exist on the target`);
+        break;
+      case "unresolved":
+        if (mayFail(e.options)) out.warnings.push(`${at()}: ${e.file}: ${res.why}; it may be missing on the target, and the boot goes on without it (${e.options})`);
+        else if (CRITICAL_MOUNTS.has(e.file)) out.blockers.push(`${at()}: ${e.file}: ${res.why}`);
+        else if (Fstab.addOption(e, "nofail")) out.warnings.push(`${at()}: ${e.file}: ${res.why}; marked nofail so the boot does not wait for it`);
         break;
     }
   }
@@ -128,15 +160,19 @@ export function replaceField(line: string, index: number, value: string): string
 async function planCrypttab(ctx: FixupContext, r: DeviceResolver, out: Collect): Promise<void> {
   const text = await ctx.view.readText("/etc/crypttab");
   if (text === undefined) return;
-  const lines = text.split("\n").map((l) => {
+  const lines = text.split("\n").map((l, i) => {
     const t = l.trim();
     if (!t || t.startsWith("#")) return l;
     const f = t.split(/\s+/);
     if (f.length < 2) return l;
-    const res = r.resolve(f[1]!);
+    const res = r.resolve(f[1]!, { luks: true });
     if (res.kind === "uuid" || res.kind === "name") {
       if (res.kind === "name") out.warnings.push(`crypttab: ${f[0]}: ${res.why}; it now names ${res.value}`);
       return replaceField(l, 1, res.value);
+    }
+    if (res.kind === "unresolved") {
+      if (mayFail(f[3])) out.warnings.push(`/etc/crypttab:${i + 1}: ${f[0]}: ${res.why}; it is not unlocked at boot without it (${f[3]})`);
+      else out.blockers.push(`/etc/crypttab:${i + 1}: ${f[0]}: ${res.why}`);
     }
     if (res.kind === "unmigrated") out.warnings.push(`crypttab: ${f[0]} is on ${f[1]}, which is not among the replica disks`);
     return l;
@@ -145,12 +181,34 @@ async function planCrypttab(ctx: FixupContext, r: DeviceResolver, out: Collect):
   if (nt !== text) out.changes.push({ action: "write", path: "/etc/crypttab", content: nt, reason: "unlock encrypted devices by UUID instead of the source's device names" });
 }
 
-function cmdlineEdit(r: DeviceResolver, warnings: string[], rootErrors: string[]): CmdlineEdit {
+/** cryptopts=target=root,source=/dev/vda3,... (Debian's cryptroot): the source= inside it. */
+function editCryptopts(value: string, r: DeviceResolver, warnings: string[], blockers: string[]): string | undefined {
+  const parts = value.split(",");
+  const i = parts.findIndex((p) => p.startsWith("source="));
+  if (i < 0) return undefined;
+  const src = parts[i]!.slice("source=".length);
+  const res = r.resolve(src, { luks: true });
+  if (res.kind === "unresolved" || res.kind === "unmigrated") {
+    blockers.push(`kernel command line cryptopts source=${src}: ${res.kind === "unresolved" ? res.why : "it is not on any replica disk"}`);
+    return undefined;
+  }
+  if (res.kind === "stable") return undefined;
+  if (res.kind === "name") warnings.push(`kernel command line cryptopts source=${src}: ${res.why}; it now names ${res.value}`);
+  parts[i] = `source=${res.value}`;
+  return parts.join(",");
+}
+
+function cmdlineEdit(r: DeviceResolver, warnings: string[], rootErrors: string[], blockers: string[]): CmdlineEdit {
   return {
     map(key, value) {
+      if (key === "cryptopts" && value !== null) return editCryptopts(value, r, warnings, blockers);
       if ((key !== "root" && key !== "resume") || value === null) return undefined;
-      const res = r.resolve(value);
+      const res = r.resolve(value, key === "root" ? { mountpoint: "/" } : { swap: true });
       if (res.kind === "uuid") return res.value;
+      if (res.kind === "unresolved") {
+        blockers.push(`kernel command line ${key}=${value}: ${res.why}`);
+        return undefined;
+      }
       if (res.kind === "name") {
         warnings.push(`kernel command line ${key}=${value}: ${res.why}; it now names ${res.value}`);
         return res.value;
@@ -197,13 +255,13 @@ function isGeneratedGrubCfg(text: string): boolean {
 
 export async function planDeviceRefs(ctx: FixupContext): Promise<StepPlan> {
   const r = new DeviceResolver(ctx.inputs, ctx.devices);
-  const out: Collect = { changes: [], warnings: [] };
+  const out: Collect = { changes: [], warnings: [], blockers: [] };
   await planFstab(ctx, r, out);
   await planCrypttab(ctx, r, out);
   out.changes.push(...(await planMdadmConf(ctx)));
 
   const rootErrors: string[] = [];
-  const edit = cmdlineEdit(r, out.warnings, rootErrors);
+  const edit = cmdlineEdit(r, out.warnings, rootErrors, out.blockers);
   const args = await planKernelArgs(ctx.view, edit, "root= and resume= by UUID instead of the source's device names");
   if (rootErrors.length) throw new FixupError("FSTAB_FAILED", [...new Set(rootErrors)].join("; "));
   // GRUB_DISABLE_LINUX_UUID=true makes grub-mkconfig write root=/dev/sdX: the name of the
@@ -233,11 +291,12 @@ export async function planDeviceRefs(ctx: FixupContext): Promise<StepPlan> {
     const v = new ShellVars(rt);
     const cur = v.get("RESUME");
     if (cur) {
-      const res = r.resolve(cur);
+      const res = r.resolve(cur, { swap: true });
       if (res.kind === "uuid" || res.kind === "name") {
         v.set("RESUME", res.value, "");
         out.changes.push({ action: "write", path: resumeFile, content: v.toString(), reason: "resume from the swap device by UUID" });
       } else if (res.kind === "unmigrated") out.warnings.push(`${resumeFile}: RESUME=${cur} is not on any replica disk`);
+      else if (res.kind === "unresolved") out.blockers.push(`${resumeFile}: RESUME=${cur}: ${res.why}`);
     }
   }
 
@@ -251,6 +310,10 @@ export async function planDeviceRefs(ctx: FixupContext): Promise<StepPlan> {
   for (const p of ["/etc/lvm/lvm.conf", ...(await ctx.view.readdir("/etc/lvm/lvm.conf.d")).map((n) => posix.join("/etc/lvm/lvm.conf.d", n))]) {
     const t = await ctx.view.readText(p);
     if (t && /^\s*(global_)?filter\s*=.*\/dev\/(vd|xvd|hd|nvme)/m.test(t)) out.warnings.push(`${p} has an LVM device filter that names the source's disks; LVM may not find its volumes on the target`);
+  }
+  if (out.blockers.length) {
+    // one per argument, though it sits in several files
+    throw new FixupError("DEVICE_REF_UNRESOLVED", `${[...new Set(out.blockers)].join("; ")}. The guest would not boot on the target. Give each source disk's serial in replica-disk-map.json (source.serial), or each filesystem with its UUID and mount point in system-configuration.json (source.blockDevices), or refer to it by UUID= on the source, and run again`);
   }
   // one warning per argument, though it sits in several files
   return { changes: out.changes, warnings: [...new Set(out.warnings)] };

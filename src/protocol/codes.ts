@@ -14,6 +14,7 @@ export const CODES = {
   GUEST_UNSAFE: { code: 205, summary: "the guest contains a path that would escape its root or is not the expected file type" },
   GUEST_LEFTOVER: { code: 206, summary: "a boot-critical file would still name a source disk or NIC that the target does not have; nothing was changed" },
   FSTAB_FAILED: { code: 300, summary: "the root filesystem entry in fstab could not be fixed" },
+  DEVICE_REF_UNRESOLVED: { code: 301, summary: "a boot-critical device reference (root, resume, an fstab or crypttab line, cryptopts) names the source's hardware and no UUID is known for it" },
   INITRD_FAILED: { code: 310, summary: "rebuilding the initramfs failed; the previous image was restored" },
   INITRD_TOOL_MISSING: { code: 311, summary: "the guest has no dracut, update-initramfs or mkinitrd" },
   BOOTLOADER_FAILED: { code: 320, summary: "installing or configuring the boot loader failed; the previous configuration was restored" },

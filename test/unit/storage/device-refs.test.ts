@@ -17,7 +17,9 @@ test("resolver: UUID where blkid knows one; the target name by unit order where 
   assert.deepEqual(r.resolve("/dev/sda2"), { kind: "name", value: "/dev/sdb2", why: "no UUID is known for /dev/sda2" });
   assert.deepEqual(r.resolve("/dev/sdb"), { kind: "name", value: "/dev/sda", why: "no UUID is known for /dev/sdb" });
   assert.deepEqual(r.resolve("/dev/sdc1"), { kind: "unmigrated" });
-  for (const s of ["UUID=x", "LABEL=root", "PARTUUID=ab-01", "/dev/mapper/vg-root", "/dev/vg/root", "/dev/disk/by-id/x", "/dev/md0"]) assert.deepEqual(r.resolve(s), { kind: "stable" });
+  for (const s of ["UUID=x", "LABEL=root", "PARTUUID=ab-01", "/dev/mapper/vg-root", "/dev/vg/root", "/dev/disk/by-uuid/1111-aaaa", "/dev/disk/by-id/dm-name-vg-root", "/dev/md0"]) assert.deepEqual(r.resolve(s), { kind: "stable" });
+  // the source's hardware (issue 12): traced by serial or role, else unresolved (hardware-names.test.ts)
+  assert.equal(r.resolve("/dev/disk/by-id/x").kind, "unresolved");
 });
 
 test("fstab: device names to UUID, nofail on NFS/CIFS and unmigrated disks with warnings, stable specs and comments untouched", async () => {
@@ -43,7 +45,8 @@ proc /proc proc defaults 0 0
     assert.match(t, /^proc \/proc proc defaults 0 0$/m);
     assert.ok(p.warnings.some((w) => /\/srv is on \/dev\/vdb1, which is not among the replica disks/.test(w)));
     assert.ok(p.warnings.some((w) => /network filesystem/.test(w) && /share/.test(w)));
-    assert.ok(p.warnings.some((w) => /by-id/.test(w)));
+    assert.match(t, /^\/dev\/disk\/by-id\/virtio-abc-part1 \/data ext4 defaults,nofail 0 2$/m, "untraceable and not needed to boot: nofail");
+    assert.ok(p.warnings.some((w) => /\/etc\/fstab:8: \/data: \/dev\/disk\/by-id\/virtio-abc-part1 names the source's hardware.*marked nofail/.test(w)));
   } finally {
     ctx.cleanup();
   }
