@@ -15,9 +15,9 @@ import { Fstab } from "../formats/fstab.ts";
 import { SOURCE_STYLE_NAME } from "../guest/discover-names.ts";
 import type { GuestView } from "../guest/view.ts";
 import type { FixupContext, KnownDevice } from "../fixups/types.ts";
+import { PERSISTENT_NET } from "../network/pin.ts";
 import { normModule } from "./drivers.ts";
 import { CpioReader, type CpioKind } from "./cpio.ts";
-import { MDADM_CONFS } from "../fixups/mdadm.ts";
 
 export type Compression = "none" | "gzip" | "zstd" | "xz" | "lzma" | "lz4" | "bzip2" | "lzo";
 
@@ -186,6 +186,38 @@ export function isReferenceFile(name: string): boolean {
   return /^etc\/cmdline\.d\/[^/]+\.conf$/.test(name) || name === "etc/cmdline" || name === "etc/crypttab" || name === "cryptroot/crypttab" || /^conf\/conf\.d\/[^/]+$/.test(name);
 }
 
+/**
+ * Guest configuration an initramfs carries a copy of, which stage 1 (or an admin since the
+ * image was built) may have changed: LVM, udev rules (the NIC pins), .link files, modprobe.d
+ * (mdadm.conf is checked with fixups/mdadm.ts). The image's copy must be the guest's file.
+ */
+export function isCopiedConfig(name: string): boolean {
+  return /^etc\/(lvm\/.+|udev\/rules\.d\/[^/]+|systemd\/network\/[^/]+|modprobe\.d\/[^/]+)$/.test(name);
+}
+
+/** How many NICs a udev rules file names (NAME=). */
+function namedNics(text: string): number {
+  return text.split("\n").filter((l) => !l.trim().startsWith("#") && /\bNAME:?="/.test(l)).length;
+}
+
+/**
+ * Why the image's copies of guest configuration are out of date, or undefined. With one NIC
+ * the pin may come later (net.ifnames=0 keeps the kernel's eth0 through the initramfs, and
+ * the root's udev applies the pin); with several, names can collide, and the step-aside of
+ * network/pin.ts needs the pins from the initramfs on.
+ */
+export async function staleConfig(view: GuestView, img: ImageContents): Promise<string | undefined> {
+  for (const [name, e] of [...img.entries].sort(([a], [b]) => a.localeCompare(b))) {
+    if (e.kind !== "file" || !isCopiedConfig(name)) continue;
+    const mine = img.files.get(name);
+    const guest = await view.readBytes(`/${name}`);
+    if (!mine || !guest?.equals(mine)) return `its ${name} is not the guest's current /${name}`;
+  }
+  const pins = await view.readText(PERSISTENT_NET);
+  if (pins !== undefined && namedNics(pins) > 1 && !img.files.has(PERSISTENT_NET.slice(1))) return `it lacks the NIC pins of ${PERSISTENT_NET} (${namedNics(pins)} NICs)`;
+  return undefined;
+}
+
 function modulesDirOf(version: string): string[] {
   return [`usr/lib/modules/${version}`, `lib/modules/${version}`];
 }
@@ -309,16 +341,11 @@ export async function imageVerdict(view: GuestView, path: string, version: strin
   if (!bytes) return { keep: false, why: "there is no image" };
   const dirs = modulesDirOf(version);
   try {
-    const img = await readInitramfs(bytes, (n) => isReferenceFile(n) || MDADM_CONFS.includes(`/${n}`) || dirs.some((d) => n === `${d}/modules.dep` || n === `${d}/modules.builtin`));
+    const img = await readInitramfs(bytes, (n) => isReferenceFile(n) || isCopiedConfig(n) || dirs.some((d) => n === `${d}/modules.dep` || n === `${d}/modules.builtin`));
     const v = judgeImage(img, version, modules, current);
     if (!v.keep) return v;
-    // the initramfs assembles md arrays from its own copy of mdadm.conf: one that is not the
-    // guest's as it is now (arrays by UUID, see fixups/mdadm.ts) must not stay
-    for (const conf of MDADM_CONFS) {
-      const inImage = img.files.get(conf.slice(1));
-      if (inImage && !inImage.equals((await view.readBytes(conf)) ?? Buffer.alloc(0))) return { keep: false, why: `its ${conf} is not the guest's (md arrays by UUID)` };
-    }
-    return v;
+    const stale = await staleConfig(view, img);
+    return stale ? { keep: false, why: stale } : v;
   } catch (e) {
     if (e instanceof UnreadableImage) return { keep: false, why: `it cannot be read (${e.message})` };
     throw e;

@@ -33,6 +33,32 @@ async function effectiveModulesSetting(ctx: FixupContext): Promise<string | unde
   return m;
 }
 
+/** hostonly= as dracut sees it: its own defaults, then /etc/dracut.conf, then /etc/dracut.conf.d/*.conf in name order. */
+async function dracutHostOnly(ctx: FixupContext): Promise<boolean> {
+  let h: string | undefined;
+  const read = async (p: string) => {
+    const v = new ShellVars((await ctx.view.readText(p)) ?? "").get("hostonly");
+    if (v !== undefined) h = v;
+  };
+  for (const d of ["/usr/lib/dracut/dracut.conf.d", "/etc/dracut.conf", "/etc/dracut.conf.d"]) {
+    if (d.endsWith(".conf")) await read(d);
+    else for (const n of (await ctx.view.readdir(d)).filter((x) => x.endsWith(".conf")).sort()) await read(`${d}/${n}`);
+  }
+  return h === "yes";
+}
+
+/**
+ * Whether the guest builds its images for the machine they are built on (initramfs-tools
+ * MODULES=dep, dracut hostonly=yes): its current images were sized for the source hardware,
+ * so whatever else they hold is happenstance, and they are rebuilt as before. Only images of
+ * a guest configured generic (Debian's default MODULES=most) are read and may be kept.
+ */
+async function hostOnlyConfigured(ctx: FixupContext): Promise<boolean> {
+  if (ctx.info.initrdTool === "initramfs-tools") return (await effectiveModulesSetting(ctx)) === "dep";
+  if (ctx.info.initrdTool === "dracut") return dracutHostOnly(ctx);
+  return false;
+}
+
 /** /etc/initramfs-tools/modules with the missing modules appended under one comment. */
 export function addToModulesFile(text: string | undefined, modules: string[]): string {
   const t = text ?? "";
@@ -85,9 +111,10 @@ export async function planInitrd(ctx: FixupContext): Promise<StepPlan> {
   // guest's next rebuild (a kernel update) fails on it
   const inAll = wanted.filter((m) => info.kernels.every((k) => per.get(k.version)!.present.includes(m)));
   const inAny = wanted.filter((m) => info.kernels.some((k) => per.get(k.version)!.present.includes(m)));
-  // an image that already holds every target driver with its dependencies, and no stale root,
-  // resume or crypt reference, stays as it is (image.ts; one it cannot read is rebuilt)
-  const kept = await keptImages(ctx, info.kernels.map((k) => ({ version: k.version, image: imagePathFor(ctx, k), modules: per.get(k.version)!.present })));
+  // an image of a guest configured generic that already holds every target driver with its
+  // dependencies, and no stale root, resume or crypt reference or configuration copy, stays
+  // as it is (image.ts; one it cannot read is rebuilt)
+  const kept = (await hostOnlyConfigured(ctx)) ? new Map<string, string>() : await keptImages(ctx, info.kernels.map((k) => ({ version: k.version, image: imagePathFor(ctx, k), modules: per.get(k.version)!.present })));
   const rebuild = info.kernels.filter((k) => !kept.has(k.version));
 
   const changes: Change[] = [];

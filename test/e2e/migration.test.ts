@@ -8,7 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { runE2eMigration, tail, type E2eRun } from "./lib/migration.ts";
-import { selectedVariants } from "./variants.ts";
+import { initramfsVerdictProblem, selectedVariants } from "./variants.ts";
 import { assertCleanBoot, assertStage2Gone, assertToolsRun } from "./lib/marker.ts";
 
 const MIN = 60_000;
@@ -32,6 +32,11 @@ for (const variant of selectedVariants()) {
     await t.test("result.json says succeeded", () => {
       assert.ok(run.result, `no valid result.json came back ${at}; raw: ${run.resultRaw?.slice(0, 400) ?? "(none)"}`);
       assert.equal(run.result.status, "succeeded", `code ${run.result.code} at step ${run.result.step ?? "?"}: ${run.result.message} ${at}; fixup.log: ${run.logs["fixup.log"] ?? "(none)"}`);
+    });
+    await t.test("the initramfs is rebuilt only where it must be (a generic one is kept)", () => {
+      assert.ok(run.result, `no valid result.json came back ${at}`);
+      const problem = initramfsVerdictProblem(variant, run.result.steps.find((s) => s.name === "initrd"));
+      assert.equal(problem, undefined, `${problem ?? ""} ${at}`);
     });
     await t.test("stage 2 ran and powered the guest off", () => {
       assert.equal(run.stage2, "ran", `${run.stage2} ${at}; ${serialTail(run, "stage2")}`);

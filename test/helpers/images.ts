@@ -15,6 +15,7 @@ export const VARIANTS = [
   "deb11-itools",
   "deb13-itools",
   "deb12-xfs",
+  "deb12-generic",
 ] as const;
 export type Variant = (typeof VARIANTS)[number];
 

@@ -3,6 +3,7 @@
 # (virtio disk named /dev/vda, NICs named ens3/ens4 with static addresses, host-only
 # initramfs configured, serial console). Runs on the host; $1 is the tree.
 # Env (from the variant file, exported by rootfs.sh): INITRD BOOT LAYOUT ROOTFS NET NICS VARIANT
+# ITOOLS_MODULES (initramfs-tools MODULES=, dep unless the variant says otherwise)
 set -euo pipefail
 R=$1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -61,8 +62,8 @@ if [ "$INITRD" = dracut ]; then
 	mkdir -p "$R/etc/dracut.conf.d"
 	printf '# as on RHEL: only what this (KVM) machine needs\nhostonly="yes"\n' >"$R/etc/dracut.conf.d/90-hostonly.conf"
 else
-	sed -i 's/^MODULES=.*/MODULES=dep/' "$R/etc/initramfs-tools/initramfs.conf"
-	grep -q '^MODULES=dep' "$R/etc/initramfs-tools/initramfs.conf"
+	sed -i "s/^MODULES=.*/MODULES=$ITOOLS_MODULES/" "$R/etc/initramfs-tools/initramfs.conf"
+	grep -q "^MODULES=$ITOOLS_MODULES\$" "$R/etc/initramfs-tools/initramfs.conf"
 fi
 
 # --- network: static addresses on the KVM names
@@ -128,6 +129,9 @@ touch "$R/etc/e2e/firstboot"
 echo "$INITRD" >"$R/etc/e2e/initrd-tool"
 echo "$BOOT" >"$R/etc/e2e/boot"
 echo "$VARIANT" >"$R/etc/e2e/variant"
+# a generic (MODULES=most) image is the one the kernel package built: the first boot keeps it,
+# as a rebuild under emulation would take half an hour
+if [ "$INITRD" = initramfs-tools ] && [ "$ITOOLS_MODULES" = most ]; then touch "$R/etc/e2e/keep-initramfs"; fi
 echo "$NICS" >"$R/etc/e2e/ipv4-count"
 install -m 0755 "$here/guest/e2e-marker" "$here/guest/e2e-firstboot" "$R/usr/local/sbin/"
 install -m 0644 "$here/guest/e2e-marker.service" "$here/guest/e2e-firstboot.service" "$R/etc/systemd/system/"

@@ -9,6 +9,7 @@ VARIANT=$1 OUT=$2
 # shellcheck source=/dev/null
 . "$here/variants/$VARIANT.env"
 export VARIANT INITRD BOOT LAYOUT ROOTFS NET NICS
+export ITOOLS_MODULES=${ITOOLS_MODULES:-dep}
 
 case $BOOT in
 bios) grub="grub-pc" ;;

@@ -14,6 +14,7 @@ import { prng } from "../../helpers/fuzz.ts";
 import { tempDir } from "../../helpers/tree.ts";
 import { ITOOLS_MODULES, ITOOLS_TEMP_CONF, planInitrd } from "../../../src/initrd/plan.ts";
 import { context } from "./ctx.ts";
+import { initramfsVerdictProblem } from "../../e2e/variants.ts";
 
 const V = "6.1.0-27-amd64";
 const MD = `usr/lib/modules/${V}`;
@@ -234,10 +235,10 @@ test("plan: an image that already holds the drivers is kept (a note says why), t
   const guestDep = Object.keys(GENERIC).map((m) => `kernel/drivers/${m}.ko:`).join("\n") + "\n";
   const generic = Buffer.concat([MICROCODE, zstdCompressSync(writeNewc(moduleFiles(GENERIC)))]);
   const { vmw_pvscsi: _, ...hostOnly } = GENERIC;
-  const files = (img2: Buffer): Record<string, string | Buffer> => ({
+  const files = (img2: Buffer, modules = "most"): Record<string, string | Buffer> => ({
     "etc/os-release": 'ID=debian\nVERSION_ID="12"\n',
     "etc/fstab": "/dev/vda1 / ext4 errors=remount-ro 0 1\n",
-    "etc/initramfs-tools/initramfs.conf": "MODULES=dep\n",
+    "etc/initramfs-tools/initramfs.conf": `MODULES=${modules}\n`,
     "usr/sbin/update-initramfs": "",
     [`boot/vmlinuz-${V}`]: "",
     [`boot/vmlinuz-${V2}`]: "",
@@ -253,7 +254,6 @@ test("plan: an image that already holds the drivers is kept (a note says why), t
     assert.deepEqual(execs.map((c) => c.action === "exec" && c.argv.join(" ")), [`update-initramfs -u -t -k ${V2}`]);
     assert.deepEqual(p.notes, [`/boot/initrd.img-${V} kept as it is: it already holds 4 target driver(s) with their dependencies and no stale root, resume or crypt reference`]);
     assert.ok(p.changes.some((c) => c.action === "write" && c.path === ITOOLS_MODULES), "the guest's config still gets the driver list");
-    assert.ok(p.changes.some((c) => c.action === "write" && c.path === ITOOLS_TEMP_CONF), "the rebuilt one is built generic in a chroot");
     assert.ok(mixed.log.lines.some((l) => l.includes(`initrd.img-${V2}: rebuilt, it lacks vmw_pvscsi`)), "the rebuild's reason is logged");
   } finally {
     mixed.cleanup();
@@ -266,4 +266,73 @@ test("plan: an image that already holds the drivers is kept (a note says why), t
   } finally {
     both.cleanup();
   }
+  // a guest configured host-only (MODULES=dep) had its images sized for the source: rebuilt
+  const dep = await context(files(generic, "dep"));
+  try {
+    const p = await planInitrd(dep);
+    assert.equal(p.changes.filter((c) => c.action === "exec").length, 2);
+    assert.ok(p.changes.some((c) => c.action === "write" && c.path === ITOOLS_TEMP_CONF), "built generic in a chroot");
+    assert.equal(p.notes, undefined);
+  } finally {
+    dep.cleanup();
+  }
+});
+
+test("plan: a dracut guest configured host-only (the distribution's or its own hostonly=yes) is rebuilt", async () => {
+  const K = "5.14.0-362.8.1.el9_3.x86_64";
+  const generic = zstdCompressSync(writeNewc(moduleFiles(GENERIC).map((f) => ({ ...f, name: f.name.replace(V, K) }))));
+  const base = {
+    "etc/os-release": 'ID="rhel"\nVERSION_ID="9.3"\n',
+    "etc/fstab": "/dev/vda1 / ext4 defaults 0 0\n",
+    "usr/sbin/dracut": "",
+    [`boot/vmlinuz-${K}`]: "",
+    [`boot/initramfs-${K}.img`]: generic,
+    [`lib/modules/${K}/modules.dep`]: Object.keys(GENERIC).map((m) => `kernel/drivers/${m}.ko:`).join("\n") + "\n",
+  };
+  for (const [conf, execs] of [[{}, 0], [{ "usr/lib/dracut/dracut.conf.d/01-dist.conf": 'hostonly="yes"\n' }, 1], [{ "usr/lib/dracut/dracut.conf.d/01-dist.conf": 'hostonly="yes"\n', "etc/dracut.conf.d/10-generic.conf": 'hostonly="no"\n' }, 0]] as const) {
+    const ctx = await context({ ...base, ...conf });
+    try {
+      const p = await planInitrd(ctx);
+      assert.equal(p.changes.filter((c) => c.action === "exec").length, execs, JSON.stringify(conf));
+    } finally {
+      ctx.cleanup();
+    }
+  }
+});
+
+test("imageVerdict: the image's copies of guest configuration must be current; several NICs need their pins in it", async () => {
+  const root = await tempDir();
+  const g = new GuestRoot(root);
+  const lvm = "devices {\n  filter = [ \"a|.*|\" ]\n}\n";
+  const pin = (mac: string, name: string) => `SUBSYSTEM=="net", ACTION=="add", ATTR{address}=="${mac}", NAME="${name}"\n`;
+  await g.mkdirp("/etc/lvm");
+  await g.mkdirp("/etc/udev/rules.d");
+  await g.mkdirp("/boot");
+  await g.writeFile("/etc/lvm/lvm.conf", lvm);
+  const view = new DiskView(g);
+  const verdict = async (extra: NewcFile[]) => {
+    await g.writeFile(`/boot/initrd.img-${V}`, zstdCompressSync(writeNewc(moduleFiles(GENERIC, extra))));
+    return imageVerdict(view, `/boot/initrd.img-${V}`, V, TARGET, CURRENT);
+  };
+  assert.equal((await verdict([{ name: "etc/lvm/lvm.conf", data: lvm }])).keep, true, "a current copy");
+  assert.deepEqual(await verdict([{ name: "etc/lvm/lvm.conf", data: "devices { }\n" }]), { keep: false, why: "its etc/lvm/lvm.conf is not the guest's current /etc/lvm/lvm.conf" });
+  assert.match((await verdict([{ name: "etc/modprobe.d/blacklist.conf", data: "blacklist vmw_pvscsi\n" }])).why, /etc\/modprobe\.d\/blacklist\.conf is not the guest's/, "a copy the guest no longer has");
+  await g.writeFile("/etc/udev/rules.d/70-persistent-net.rules", pin("00:50:56:00:00:01", "eth0"));
+  assert.equal((await verdict([])).keep, true, "one NIC: the root's udev applies its pin");
+  assert.match((await verdict([{ name: "etc/udev/rules.d/70-persistent-net.rules", data: "# old\n" }])).why, /70-persistent-net\.rules is not the guest's/);
+  await g.writeFile("/etc/udev/rules.d/70-persistent-net.rules", pin("00:50:56:00:00:01", "eth1") + pin("00:50:56:00:00:02", "eth0"));
+  assert.deepEqual(await verdict([]), { keep: false, why: "it lacks the NIC pins of /etc/udev/rules.d/70-persistent-net.rules (2 NICs)" });
+  const rules = await g.readFile("/etc/udev/rules.d/70-persistent-net.rules");
+  assert.equal((await verdict([{ name: "etc/udev/rules.d/70-persistent-net.rules", data: rules }])).keep, true);
+});
+
+test("e2e check: a generic-initramfs variant must keep its image with a note; the others rebuild", () => {
+  const kept = { changes: [{ action: "write" }], notes: [`/boot/initrd.img-${V} kept as it is: it already holds 11 target driver(s)`] };
+  const rebuilt = { changes: [{ action: "write" }, { action: "exec" }] };
+  assert.equal(initramfsVerdictProblem("deb12-generic", kept), undefined);
+  assert.match(initramfsVerdictProblem("deb12-generic", rebuilt)!, /was rebuilt \(1 command\(s\)\)/);
+  assert.match(initramfsVerdictProblem("deb12-generic", { changes: [] })!, /no note says/);
+  assert.equal(initramfsVerdictProblem("deb12-itools", rebuilt), undefined);
+  assert.match(initramfsVerdictProblem("deb12-itools", kept)!, /was not rebuilt/);
+  assert.match(initramfsVerdictProblem("deb12-itools", undefined)!, /no initrd step/);
 });
