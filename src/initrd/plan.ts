@@ -9,6 +9,7 @@ import type { FixupContext } from "../fixups/types.ts";
 import type { KernelInfo } from "../guest/inspect.ts";
 import { FixupError } from "../protocol/codes.ts";
 import { keptImages } from "./image.ts";
+import { dracutFlags, toolVersion } from "./tool-version.ts";
 import { CONTROLLER_DRIVER, NIC_DRIVER, driversForKernel, normModule, requiredModules, rootStackOf, type KernelDrivers } from "./drivers.ts";
 
 /** A rebuild of a generic initramfs can take minutes on a slow disk; a hung one must not block forever. */
@@ -20,6 +21,8 @@ export function imagePathFor(ctx: FixupContext, k: KernelInfo): string {
   return k.initrd ?? ctx.info.profile.initramfs.imagePath(ctx.info.initrdTool, k.version);
 }
 
+export const DRACUT_TEMP_CONF = "/etc/dracut.conf.d/zz-osam-fixup-build.conf";
+const DRACUT_TEMP_TEXT = "# Written by osam-fixup for one rebuild in the fixup VM, removed right after it.\nhostonly=\"no\"\n";
 export const ITOOLS_TEMP_CONF = "/etc/initramfs-tools/conf.d/zz-osam-fixup-build";
 const ITOOLS_TEMP_TEXT = "# Written by osam-fixup for one rebuild in the fixup VM, removed right after it.\nMODULES=most\n";
 
@@ -104,7 +107,7 @@ export async function planInitrd(ctx: FixupContext): Promise<StepPlan> {
   for (const k of info.kernels) {
     const d = per.get(k.version)!;
     if (!d.checked) warnings.push(`kernel ${k.version}: no modules.dep, so the driver list was not checked against it`);
-    if (!d.present.includes(controller)) warnings.push(`kernel ${k.version} has no ${controller} driver and will not find its disks on the target; boot ${bootable.at(-1)!.version} instead`);
+    if (!d.present.includes(controller)) warnings.push(`kernel ${k.version} has no ${controller} driver and would not find its disks on the target${k === info.kernels.at(-1) ? "; the bootloader step makes a kernel that has it the default" : ""}`);
     else if (!d.present.includes(nic)) warnings.push(`kernel ${k.version} has no ${nic} driver: no network on the target's ${nic} NICs with this kernel`);
   }
   // a module written into the guest's own config must exist for every kernel, or the
@@ -118,6 +121,7 @@ export async function planInitrd(ctx: FixupContext): Promise<StepPlan> {
   const rebuild = info.kernels.filter((k) => !kept.has(k.version));
 
   const changes: Change[] = [];
+  const notes: string[] = [];
   const reasonFor = (k: KernelInfo) => `rebuild the initramfs of ${k.version} with the VMware target drivers`;
   // In agent mode the fixup VM is the target VM itself (PVSCSI, vmxnet3) and the guest's disks
   // are real block devices, so the guest's own host-only mode (dracut --hostonly,
@@ -129,13 +133,20 @@ export async function planInitrd(ctx: FixupContext): Promise<StepPlan> {
   switch (tool) {
     case "dracut": {
       changes.push({ action: "write", path: DRACUT_CONF, content: dracutConf(inAll), mode: 0o644, reason: "keep the VMware target drivers in future dracut builds" });
+      const flags = dracutFlags(await toolVersion(view, "dracut"));
+      if (flags.note) notes.push(flags.note);
+      // a dracut without --no-hostonly follows its configuration: one that asks for host-only
+      // is overridden for this build only, by a conf.d file removed right after
+      const tempConf = rebuild.length > 0 && !onTarget && !flags.generic && (await dracutHostOnly(ctx));
+      if (tempConf) changes.push({ action: "write", path: DRACUT_TEMP_CONF, content: DRACUT_TEMP_TEXT, mode: 0o644, reason: "build generic images this once: this dracut has no --no-hostonly and its configuration asks for host-only" });
       for (const k of rebuild) {
         const img = imagePathFor(ctx, k);
         // host-only only on the target hardware; its command line is never baked in
         // (hostonly_cmdline=no in DRACUT_CONF): root= comes from the boot loader
-        const mode = onTarget ? ["--hostonly"] : ["--no-hostonly"];
+        const mode = onTarget ? [flags.hostonly] : flags.generic ? [flags.generic] : [];
         changes.push({ action: "exec", argv: ["dracut", "--force", ...mode, "--add-drivers", per.get(k.version)!.present.join(" "), img, k.version], produces: [img], timeoutMs: BUILD_TIMEOUT_MS, reason: reasonFor(k) });
       }
+      if (tempConf) changes.push({ action: "remove", path: DRACUT_TEMP_CONF, reason: "the guest keeps its own hostonly setting for later rebuilds on the target" });
       break;
     }
     case "initramfs-tools": {
@@ -183,5 +194,6 @@ export async function planInitrd(ctx: FixupContext): Promise<StepPlan> {
       break;
     }
   }
-  return { changes, warnings, ...(kept.size ? { notes: [...kept.values()] } : {}) };
+  notes.push(...kept.values());
+  return { changes, warnings, ...(notes.length ? { notes } : {}) };
 }
