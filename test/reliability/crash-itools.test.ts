@@ -9,7 +9,7 @@ import { execa } from "execa";
 import { realDisks } from "../../src/bootloader/boot-area.ts";
 import { assertRoot, removeBaseDisks, withGuestDisk } from "./lib/disk.ts";
 import { INPUTS, agentProtocol, agentRun } from "./lib/failures.ts";
-import { rollback } from "./lib/run.ts";
+import { killedIn, rollback } from "./lib/run.ts";
 import { diffPrints, fingerprint } from "./lib/tree.ts";
 
 const say = (s: string) => process.stderr.write(`crash-itools: ${s}\n`);
@@ -76,6 +76,8 @@ for (const point of ["while grub-install runs", "once the boot sector has change
       const maps = INPUTS("deb12-itools", { bootDevice: device });
       const killed = await agentRun(maps, ["--skip", "initrd"], point === "while grub-install runs" ? { killDuringRebuild: { phase: "grub-install", delayMs: 150 } } : { killWhen: mbrChanged });
       assert.equal(killed.run.signal, "SIGKILL", `the agent was not killed ${point}: ${killed.run.stderr.slice(-2000)}`);
+      // 150 ms after grub-install appeared, it must still be running: the kill landed in it
+      if (point === "while grub-install runs") assert.ok(killedIn(killed.run, "grub-install"), `killed outside grub-install (running: ${killed.run.killedDuring?.join(", ") ?? "?"})`);
       const wrote = mbrChanged();
       if (point === "once the boot sector has changed") assert.ok(wrote, "killed before the boot sector changed");
       const again = await agentProtocol(maps, ["--skip", "initrd"]);

@@ -10,7 +10,7 @@ import { execa } from "execa";
 import { GUEST_JOURNAL } from "../../../src/protocol/files.ts";
 import type { Variant } from "../../helpers/images.ts";
 import { baseDisk, scratchDir, withGuestDisk } from "./disk.ts";
-import { apply, childCpuSeconds, rollback, writeInputs, type MidRebuildKill, type RunResult } from "./run.ts";
+import { apply, childCpuSeconds, killedIn, rollback, writeInputs, type MidRebuildKill, type RunResult } from "./run.ts";
 import { diffPrints, fingerprint, type Print, type Regenerated } from "./tree.ts";
 import { prng } from "../../helpers/fuzz.ts";
 
@@ -152,7 +152,7 @@ export async function crashAt(ref: Reference, p: CrashPoint): Promise<CrashOutco
     const killed = await apply(root, ref.inputs, p.kind === "change" ? { killAfterChange: p.n } : { killDuringRebuild: p.kill });
     assert.equal(killed.signal, "SIGKILL", `${what}: the run was not killed (${explain(killed)})`);
     if (p.kind === "change") assert.equal(doneEntries(root).length, p.n, `${what}: the journal does not end at change ${p.n}`);
-    else assert.ok(killed.killedDuring?.some((c) => /^(update-initramf|mkinitramfs|dracut)/.test(c)), `${what}: killed outside the rebuild (${killed.killedDuring?.join(", ")})`);
+    else assert.ok(killedIn(killed, "tool"), `${what}: killed outside the rebuild (${killed.killedDuring?.join(", ")})`);
     if (!(p.kind === "rebuild" && p.rollbackOnly)) {
       const again = await apply(root, ref.inputs);
       assert.equal(again.code, 0, `${what}: the re-run failed: ${explain(again)}`);
@@ -236,7 +236,7 @@ export async function chainSweep(ref: Reference, ns: number[], mid: MidRebuildKi
     const killMid = async () => {
       const killed = await apply(root, ref.inputs, { killDuringRebuild: mid });
       assert.equal(killed.signal, "SIGKILL", `${midWhat}: the run was not killed (${explain(killed)})`);
-      assert.ok(killed.killedDuring?.some((c) => /^(update-initramf|mkinitramfs|dracut)/.test(c)), `${midWhat}: killed outside the rebuild (${killed.killedDuring?.join(", ")})`);
+      assert.ok(killedIn(killed, "tool"), `${midWhat}: killed outside the rebuild (${killed.killedDuring?.join(", ")})`);
       return killed;
     };
     const rollbackToOriginal = async (what: string) => {

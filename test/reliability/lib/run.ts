@@ -73,6 +73,11 @@ const TOOL = /^(update-initramf|mkinitramfs|dracut)/;
 const WRITING = /^(cpio|zstd|gzip|pigz|xz|lz4|lzop|bzip2)$/;
 const PHASES: Record<MidRebuildKill["phase"], RegExp> = { tool: TOOL, writing: WRITING, "grub-install": /^grub-install$/ };
 
+/** Whether a killed run's process group still had a process of this phase when the kill landed. */
+export function killedIn(r: RunResult, phase: MidRebuildKill["phase"]): boolean {
+  return r.killedDuring?.some((c) => PHASES[phase].test(c)) ?? false;
+}
+
 async function waitGroupGone(pgrp: number, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
   while (groupMembers(pgrp).length) {
