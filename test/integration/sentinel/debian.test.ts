@@ -127,9 +127,9 @@ for (const layout of ["systemd", "sysv"] as const) {
         const origTarget = await readlink(g(root, "/etc/systemd/system/default.target")).catch(() => undefined);
         await prepare(root, layout);
         if (layout === "systemd") {
-          // the unit and the password-less drop-ins as this systemd (252) reads them
+          // the unit, the password-less drop-ins and the console watchdog as this systemd (252) reads them
           await withChrootBinds(root, async () => {
-            for (const u of ["osam-sentinel.service", "rescue.service", "emergency.service"]) {
+            for (const u of ["osam-sentinel.service", "rescue.service", "emergency.service", "osam-console-watchdog.timer", "osam-console-watchdog.service"]) {
               const v = await execa("chroot", [root, "systemd-analyze", "--man=no", "verify", u], { reject: false, all: true });
               assert.equal(v.exitCode, 0, `systemd-analyze verify ${u}: ${String(v.all)}`);
             }
