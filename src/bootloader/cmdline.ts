@@ -111,7 +111,7 @@ export function editGrubenv(text: string, key: string, f: (v: string) => string)
 }
 
 /** grubenv files: in /boot, or next to the grub.cfg stub on the ESP of any family. */
-const GRUBENV = ["/boot/grub2/grubenv", "/boot/grub/grubenv", ...KNOWN_EFI_VENDORS.map((v) => `/boot/efi/EFI/${v}/grubenv`)];
+export const GRUBENV = ["/boot/grub2/grubenv", "/boot/grub/grubenv", ...KNOWN_EFI_VENDORS.map((v) => `/boot/efi/EFI/${v}/grubenv`)];
 
 /**
  * The changes that apply `edit` to every command line the guest keeps. In /etc/default/grub

@@ -12,6 +12,7 @@ import { ShellVars } from "../formats/shell-vars.ts";
 import type { Change, StepPlan } from "../engine/changes.ts";
 import type { FixupContext } from "../fixups/types.ts";
 import { bootDisk } from "../guest/discover-names.ts";
+import { planDefaultKernel } from "./default-kernel.ts";
 import type { GuestView } from "../guest/view.ts";
 
 const MKCONFIG_TIMEOUT_MS = 10 * 60_000;
@@ -125,12 +126,14 @@ async function planBiosInstall(ctx: FixupContext, changes: Change[], warnings: s
 export async function planBootloader(ctx: FixupContext): Promise<StepPlan> {
   const { info } = ctx;
   const bl = info.bootloader;
-  const changes: Change[] = [];
-  const warnings: string[] = [];
+  // first: grub-mkconfig below generates the menu the default names, and keeps saved_entry
+  const def0 = await planDefaultKernel(ctx);
+  const changes: Change[] = [...def0.changes];
+  const warnings: string[] = [...def0.warnings];
   if (bl.kind === "none") return { changes, warnings: ["no GRUB configuration found in the guest; its boot loader is left as it is"], skipped: "no GRUB found" };
   if (bl.kind === "grub-legacy") {
     // the kernel lines were edited in place by device-refs; GRUB legacy has no generator
-    return { changes, warnings: [`GRUB legacy (${bl.configs.join(", ")}): configuration edited in place, boot code left as replicated`] };
+    return { changes, warnings: [...warnings, `GRUB legacy (${bl.configs.join(", ")}): configuration edited in place, boot code left as replicated`] };
   }
   const target = ctx.inputs.system.target.firmware;
   if (target !== info.firmware) warnings.push(`the guest is installed for ${info.firmware} but the target VM boots ${target}; the boot loader is configured for ${info.firmware}`);

@@ -1,11 +1,13 @@
 // The one place that says which kernel modules a guest needs in its initramfs to boot on
 // VMware hardware. Everything that builds an initramfs (dracut, initramfs-tools, mkinitrd)
 // takes its list from here.
-import { posix } from "node:path";
 import type { GuestInfo } from "../guest/inspect.ts";
 import type { KnownDevice } from "../fixups/types.ts";
 import type { GuestView } from "../guest/view.ts";
 import type { SystemConfiguration } from "../protocol/schemas.ts";
+import { kernelModules, normModule } from "./modules.ts";
+
+export { normModule };
 
 /** Storage controllers and disks of the target VM: PVSCSI, LSI Logic (SPI and SAS), SATA, CD-ROM. */
 export const TARGET_STORAGE_DRIVERS = ["vmw_pvscsi", "mptspi", "mptsas", "mptscsih", "ahci", "sd_mod", "sr_mod"] as const;
@@ -67,32 +69,6 @@ export function requiredModules(stack: RootStack): string[] {
   if (stack.crypt) out.push("dm_crypt");
   if (stack.md) out.push("raid1", "raid456", "raid10", "raid0");
   return [...new Set(out)];
-}
-
-/** Module names compare with '-' and '_' as the same character, as modprobe does. */
-export function normModule(name: string): string {
-  return name.replace(/-/g, "_");
-}
-
-/** The modules a kernel has (loadable or built in), or undefined when its modules dir cannot tell. */
-export async function kernelModules(view: GuestView, version: string): Promise<Set<string> | undefined> {
-  for (const base of ["/lib/modules", "/usr/lib/modules"]) {
-    const dir = posix.join(base, version);
-    const dep = await view.readText(posix.join(dir, "modules.dep"));
-    if (dep === undefined) continue;
-    const set = new Set<string>();
-    const add = (path: string) => {
-      const m = /([^/]+)\.ko(?:\.(?:xz|gz|zst))?$/.exec(path.trim());
-      if (m) set.add(normModule(m[1]!));
-    };
-    for (const line of dep.split("\n")) {
-      const i = line.indexOf(":");
-      if (i > 0) add(line.slice(0, i));
-    }
-    for (const line of ((await view.readText(posix.join(dir, "modules.builtin"))) ?? "").split("\n")) add(line);
-    return set;
-  }
-  return undefined;
 }
 
 export interface KernelDrivers {

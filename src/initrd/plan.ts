@@ -10,6 +10,7 @@ import type { KernelInfo } from "../guest/inspect.ts";
 import { FixupError } from "../protocol/codes.ts";
 import { keptImages } from "./image.ts";
 import { dracutFlags, toolVersion } from "./tool-version.ts";
+import { compareKernelVersions } from "./modules.ts";
 import { CONTROLLER_DRIVER, NIC_DRIVER, driversForKernel, normModule, requiredModules, rootStackOf, type KernelDrivers } from "./drivers.ts";
 
 /** A rebuild of a generic initramfs can take minutes on a slow disk; a hung one must not block forever. */
@@ -104,10 +105,11 @@ export async function planInitrd(ctx: FixupContext): Promise<StepPlan> {
   if (!bootable.length) {
     throw new FixupError("INITRD_FAILED", `no installed kernel has the ${controller} driver of the target's ${ctx.inputs.system.target.scsiController} controller (kernels: ${info.kernels.map((k) => k.version).join(", ")}); choose another controller in system-configuration target.scsiController`);
   }
+  const newest = [...info.kernels].sort((a, b) => compareKernelVersions(a.version, b.version)).at(-1);
   for (const k of info.kernels) {
     const d = per.get(k.version)!;
     if (!d.checked) warnings.push(`kernel ${k.version}: no modules.dep, so the driver list was not checked against it`);
-    if (!d.present.includes(controller)) warnings.push(`kernel ${k.version} has no ${controller} driver and would not find its disks on the target${k === info.kernels.at(-1) ? "; the bootloader step makes a kernel that has it the default" : ""}`);
+    if (!d.present.includes(controller)) warnings.push(`kernel ${k.version} has no ${controller} driver and would not find its disks on the target${k === newest ? "; the bootloader step makes a kernel that has it the default" : ""}`);
     else if (!d.present.includes(nic)) warnings.push(`kernel ${k.version} has no ${nic} driver: no network on the target's ${nic} NICs with this kernel`);
   }
   // a module written into the guest's own config must exist for every kernel, or the

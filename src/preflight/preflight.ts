@@ -3,15 +3,15 @@
 // plan would leave behind, and say whether the guest will boot there and what will change.
 // Read-only: stage 1 runs in plan mode (no command runs in the guest), and the only process
 // started is the collect script on a live source.
-import { posix } from "node:path";
 import { runStage1, guestFacts } from "../agent/stage1.ts";
 import { auditResidue, describeLeftover } from "../audit/residue.ts";
 import { ALL_STEPS } from "../fixups/index.ts";
 import { GuestRoot } from "../guest/guest-root.ts";
 import { DiskView, type GuestView } from "../guest/view.ts";
-import { inspectGuest, type GuestInfo, type KernelInfo } from "../guest/inspect.ts";
+import { inspectGuest, type GuestInfo } from "../guest/inspect.ts";
 import { SOURCE_STYLE_NAME, splitPartition } from "../guest/discover-names.ts";
 import { CONTROLLER_DRIVER, NIC_DRIVER } from "../initrd/drivers.ts";
+import { bootChoice, kernelFits } from "../initrd/modules.ts";
 import { resolveNics } from "../network/mapping.ts";
 import { CODES } from "../protocol/codes.ts";
 import type { Inputs } from "../protocol/inputs.ts";
@@ -62,9 +62,11 @@ export function nicMapFor(source: Source, info: GuestInfo): NetworkInterfaceMap 
     return !i || ((i.kind === undefined || i.kind === "ethernet") && i.parent === undefined && !/[.:]/.test(name));
   };
   for (const i of source.interfaces ?? []) {
-    if (!i.mac || i.name === "lo" || !physical(i.name) || seen.has(i.mac.toLowerCase())) continue;
-    seen.add(i.mac.toLowerCase());
-    nics.push({ sourceMac: i.mac, sourceName: i.name });
+    // collect's kind when it recorded one; a bond member's own MAC, not the bond's it carries
+    const mac = i.permanentMac ?? i.mac;
+    if (!mac || i.name === "lo" || (i.kind !== undefined ? i.kind !== "physical" : !physical(i.name)) || seen.has(mac.toLowerCase())) continue;
+    seen.add(mac.toLowerCase());
+    nics.push({ sourceMac: mac, sourceName: i.name });
   }
   if (!source.interfaces?.length) {
     for (const n of info.network) {
@@ -76,50 +78,36 @@ export function nicMapFor(source: Source, info: GuestInfo): NetworkInterfaceMap 
   return NetworkInterfaceMap.parse({ interfaces: nics.map((n, i) => ({ ...n, targetMac: n.sourceMac, targetName: `eth${i}` })) });
 }
 
-/** The modules a kernel ships, from its modules.dep and modules.builtin; undefined if unreadable. */
-async function kernelModules(view: GuestView, k: KernelInfo): Promise<Set<string> | undefined> {
-  let any = false;
-  const mods = new Set<string>();
-  for (const dir of [`/lib/modules/${k.version}`, `/usr/lib/modules/${k.version}`]) {
-    for (const f of ["modules.dep", "modules.builtin"]) {
-      const t = await view.readText(posix.join(dir, f));
-      if (t === undefined) continue;
-      any = true;
-      for (const m of t.matchAll(/(?:^|\/)([^/\s:]+)\.ko(?:\.(?:xz|gz|zst))?:?/gm)) mods.add(m[1]!.replace(/-/g, "_"));
-    }
-    if (any) break;
-  }
-  return any ? mods : undefined;
-}
-
-const versionKey = (v: string) => v.split(/[.\-_+~]/).map((p) => (/^\d+$/.test(p) ? p.padStart(8, "0") : p)).join(".");
-
-async function kernelFindings(view: GuestView, info: GuestInfo, target: Target): Promise<Finding[]> {
+async function kernelFindings(view: GuestView, info: GuestInfo, target: Target, stage1Code?: number): Promise<Finding[]> {
   const out: Finding[] = [];
-  const need = [CONTROLLER_DRIVER[target.scsiController], NIC_DRIVER[target.nicModel]];
+  const controller = CONTROLLER_DRIVER[target.scsiController];
+  const need = [controller, NIC_DRIVER[target.nicModel]];
   if (!info.kernels.length) return out; // stage 1's plan says so
-  const has = new Map<string, string[] | undefined>();
-  for (const k of info.kernels) {
-    const mods = await kernelModules(view, k);
-    has.set(k.version, mods ? need.filter((d) => !mods.has(d)) : undefined);
-    if (!mods) out.push({ code: "KERNEL_MODULES_UNKNOWN", severity: "warning", file: `/lib/modules/${k.version}/modules.dep`, why: `the module list of kernel ${k.version} could not be read, so whether it has ${need.join(" and ")} is unknown`, todo: `run depmod ${k.version} on the source, or check that the kernel has ${need.join(" and ")}` });
+  const fits = await kernelFits(view, info.kernels, need);
+  for (const f of fits) {
+    const k = f.kernel;
+    if (!f.lacks) out.push({ code: "KERNEL_MODULES_UNKNOWN", severity: "warning", file: `/lib/modules/${k.version}/modules.dep`, why: `the module list of kernel ${k.version} could not be read, so whether it has ${need.join(" and ")} is unknown`, todo: `run depmod ${k.version} on the source, or check that the kernel has ${need.join(" and ")}` });
   }
-  const good = info.kernels.filter((k) => has.get(k.version)?.length === 0);
-  const known = info.kernels.filter((k) => has.get(k.version) !== undefined);
+  const good = fits.filter((f) => f.lacks?.length === 0);
+  const known = fits.filter((f) => f.lacks !== undefined);
   if (known.length && !good.length) {
-    out.push({ code: "NO_KERNEL_WITH_DRIVERS", severity: "blocker", why: `no installed kernel has ${need.join(" and ")} (${known.map((k) => `${k.version} lacks ${has.get(k.version)!.join(", ")}`).join("; ")}): the guest cannot see its disks or NIC on the target`, todo: `install a kernel with ${need.join(" and ")} on the source (the distribution's standard kernel has them) before replication` });
+    out.push({ code: "NO_KERNEL_WITH_DRIVERS", severity: "blocker", why: `no installed kernel has ${need.join(" and ")} (${known.map((f) => `${f.kernel.version} lacks ${f.lacks!.join(", ")}`).join("; ")}): the guest cannot see its disks or NIC on the target`, todo: `install a kernel with ${need.join(" and ")} on the source (the distribution's standard kernel has them) before replication` });
     return out;
   }
-  // GRUB boots the newest kernel unless told otherwise
-  const newest = [...info.kernels].sort((a, b) => versionKey(b.version).localeCompare(versionKey(a.version)))[0]!;
-  const lacks = has.get(newest.version);
-  if (lacks?.length) {
+  // GRUB boots the newest kernel unless told otherwise; stage 1's bootloader step makes the
+  // newest kernel with the drivers the default (src/bootloader/default-kernel.ts)
+  const choice = bootChoice(fits, controller);
+  if (choice?.pick) {
+    const { newest, pick } = choice;
+    const refused = stage1Code === CODES.DEFAULT_KERNEL_UNSET.code;
     out.push({
       code: "DEFAULT_KERNEL_LACKS_DRIVERS",
-      severity: "blocker",
-      file: newest.image,
-      why: `the newest kernel ${newest.version}, which boots by default, lacks ${lacks.join(", ")}; ${good.map((k) => k.version).join(", ")} ${good.length > 1 ? "have" : "has"} them, but the unattended first boot on the target takes the default`,
-      todo: `make ${good[0]!.version} the default on the source (grub2-set-default, GRUB_DEFAULT), or install ${lacks.join(", ")} for ${newest.version}`,
+      severity: refused ? "blocker" : "warning",
+      file: newest.kernel.image,
+      why: refused
+        ? `the newest kernel ${newest.kernel.version}, which boots by default, lacks ${newest.lacks!.join(", ")}, and stage 1 cannot tell how this guest chooses its default kernel to make ${pick.kernel.version} the default`
+        : `the newest kernel ${newest.kernel.version}, which boots by default, lacks ${newest.lacks!.join(", ")}; stage 1 will make ${pick.kernel.version}, the newest kernel that has them, the default`,
+      todo: refused ? `make ${pick.kernel.version} the default on the source (grub2-set-default, GRUB_DEFAULT), or install ${newest.lacks!.join(", ")} for ${newest.kernel.version}` : `nothing; install ${newest.lacks!.join(", ")} for ${newest.kernel.version} and make it the default again after the migration if it should boot`,
     });
   }
   return out;
@@ -204,7 +192,7 @@ export async function runPreflight(o: PreflightOptions): Promise<PreflightReport
     }
     for (const p of audit.passedOver) findings.push({ code: "LEFTOVER", severity: "warning", why: `${p} was not audited`, todo: "check it for source device and NIC names by hand" });
   }
-  findings.push(...(await kernelFindings(view, info, target)));
+  findings.push(...(await kernelFindings(view, info, target, result.status === "failed" ? result.code : undefined)));
   findings.push(...luksFindings(source, info));
   findings.push(...(await networkFindings(view, source, info, inputs, planned)));
   if ((source.selinux ?? info.selinux) === "enforcing") {

@@ -18,6 +18,7 @@ export const CODES = {
   INITRD_FAILED: { code: 310, summary: "rebuilding the initramfs failed; the previous image was restored" },
   INITRD_TOOL_MISSING: { code: 311, summary: "the guest has no dracut, update-initramfs or mkinitrd" },
   BOOTLOADER_FAILED: { code: 320, summary: "installing or configuring the boot loader failed; the previous configuration was restored" },
+  DEFAULT_KERNEL_UNSET: { code: 321, summary: "the newest kernel lacks the target's disk or NIC driver and the guest's way of choosing its default kernel could not be determined; nothing was changed" },
   MD_ARRAY_UNIDENTIFIED: { code: 330, summary: "an md RAID array in mdadm.conf is found only by the source's device names and no UUID is known for it" },
   NETWORK_FAILED: { code: 400, summary: "the network configuration could not be carried over" },
   STAGE2_FAILED: { code: 500, summary: "the stage-2 sentinel or the single-user state could not be installed" },
