@@ -20,26 +20,71 @@ export type ShellLine = VarLine | OtherLine;
 // [\s\S]: a stray \r (a file edited on Windows) must not hide the assignment
 const ASSIGN = /^(\s*)(export\s+)?([A-Za-z_][A-Za-z0-9_]*)=([\s\S]*)$/;
 
-/** Unquotes a shell word as these files use it: "..." (with \" \\ \$ \`), '...', or bare. */
-export function unquote(v: string): { value: string; quote: '"' | "'" | "" } {
+/**
+ * A shell word unquoted, with where each character of the value starts in the word (and, last,
+ * where the value ends), so that an edit can replace exactly the characters that change.
+ */
+function scan(v: string): { value: string; quote: '"' | "'" | ""; src: number[] } {
+  const lead = v.length - v.trimStart().length;
   const s = v.replace(/\s+#.*$/, (m) => (/^\s+#/.test(m) && !/["']/.test(m) ? "" : m)).trim();
+  const src: number[] = [];
+  let out = "";
   if (s.startsWith('"')) {
-    let out = "";
-    for (let i = 1; i < s.length; i++) {
+    let i = 1;
+    for (; i < s.length; i++) {
       const c = s[i]!;
       if (c === "\\" && i + 1 < s.length && '"\\$`'.includes(s[i + 1]!)) {
+        src.push(lead + i);
         out += s[++i];
-      } else if (c === '"') {
-        return { value: out, quote: '"' };
-      } else out += c;
+      } else if (c === '"') break;
+      else {
+        src.push(lead + i);
+        out += c;
+      }
     }
-    return { value: out, quote: '"' };
+    src.push(lead + i);
+    return { value: out, quote: '"', src };
   }
   if (s.startsWith("'")) {
-    const end = s.indexOf("'", 1);
-    return { value: end < 0 ? s.slice(1) : s.slice(1, end), quote: "'" };
+    const end = s.indexOf("'", 1) < 0 ? s.length : s.indexOf("'", 1);
+    for (let i = 1; i < end; i++) src.push(lead + i);
+    src.push(lead + end);
+    return { value: s.slice(1, end), quote: "'", src };
   }
-  return { value: s.replace(/\\(.)/g, "$1"), quote: "" };
+  for (let i = 0; i < s.length; i++) {
+    src.push(lead + i);
+    if (s[i] === "\\" && i + 1 < s.length) i++;
+    out += s[i];
+  }
+  src.push(lead + s.length);
+  return { value: out, quote: "", src };
+}
+
+/** Unquotes a shell word as these files use it: "..." (with \" \\ \$ \`), '...', or bare. */
+export function unquote(v: string): { value: string; quote: '"' | "'" | "" } {
+  const { value, quote } = scan(v);
+  return { value, quote };
+}
+
+/** Text that reads as `text` inside the given quoting, whatever it holds. */
+function escapeIn(text: string, q: '"' | "'" | ""): string {
+  if (q === "'") return text.replace(/'/g, "'\\''");
+  if (q === "") return text.replace(/[^A-Za-z0-9_@%+=:,./-]/g, "\\$&");
+  return text.replace(/(["\\`])/g, "\\$1").replace(/\$(?![A-Za-z_{(])/g, "\\$");
+}
+
+/**
+ * The word `raw` (value `from`) changed to read `to`: only the characters that differ are
+ * replaced, so an escaped \$(...), a quoted literal or a live `...` elsewhere in the word
+ * keeps its shell meaning.
+ */
+function spliceWord(raw: string, from: string, to: string): string {
+  const { src, quote: q } = scan(raw);
+  let p = 0;
+  while (p < from.length && p < to.length && from[p] === to[p]) p++;
+  let e = 0;
+  while (e < from.length - p && e < to.length - p && from[from.length - 1 - e] === to[to.length - 1 - e]) e++;
+  return raw.slice(0, src[p]) + escapeIn(to.slice(p, to.length - e), q) + raw.slice(src[from.length - e]);
 }
 
 export function quote(value: string, prefer: '"' | "'" | "" = '"'): string {
@@ -89,8 +134,15 @@ export class ShellVars {
       if (l.kind === "var" && l.key === key) {
         if (l.value === value) return;
         const m = ASSIGN.exec(l.raw)!;
-        const q = l.quote === "" && !/^[A-Za-z0-9_@%+=:,./-]+$/.test(value) ? '"' : l.quote;
-        this.lines[i] = { ...l, value, quote: q, raw: `${m[1]}${m[2] ?? ""}${key}=${quote(value, q)}` };
+        const head = `${m[1]}${m[2] ?? ""}${key}=`;
+        // a quoted or escaped word is edited where it changes: its other characters keep
+        // their meaning (an escaped \$(...) stays literal, a backtick stays live)
+        if (l.quote !== "" || m[4]!.includes("\\")) {
+          this.lines[i] = { ...l, value, raw: head + spliceWord(m[4]!, l.value, value) };
+          return;
+        }
+        const q = !/^[A-Za-z0-9_@%+=:,./-]+$/.test(value) ? '"' : l.quote;
+        this.lines[i] = { ...l, value, quote: q, raw: head + quote(value, q) };
         return;
       }
     }

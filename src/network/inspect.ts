@@ -3,7 +3,7 @@
 // built on each other (bond and bridge members, VLAN parents). Each system reads its own
 // files (systems/); this merges what they say per interface.
 import type { GuestView } from "../guest/view.ts";
-import { normMac } from "./names.ts";
+import { isPattern, normMac } from "./names.ts";
 import { NET_SYSTEMS, type NetSystem } from "./systems/index.ts";
 import { vlanParent, type IfaceFacts, type NetKind } from "./systems/system.ts";
 
@@ -25,13 +25,15 @@ export interface NetInterfaceInfo {
   master?: string;
   /** The interface a VLAN is built on. */
   parent?: string;
+  /** `name` is a shell pattern (netplan match name, networkd Name=, NM match.interface-name) configuring every NIC it matches. */
+  pattern?: boolean;
 }
 
 class Collector {
   readonly byName = new Map<string, NetInterfaceInfo>();
   add(name: string | undefined, system: NetSystem, file: string, facts: IfaceFacts = {}): void {
     if (!name || name === "lo" || name.includes("$")) return;
-    const cur = this.byName.get(name) ?? { name, configs: [] };
+    const cur = this.byName.get(name) ?? { name, configs: [], ...(isPattern(name) ? { pattern: true } : {}) };
     const m = normMac(facts.mac);
     if (m && !cur.mac) cur.mac = m;
     if (facts.kind && (!cur.kind || cur.kind === "ethernet")) cur.kind = facts.kind;

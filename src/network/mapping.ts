@@ -3,6 +3,7 @@
 // then by the name the map gives. Also what the guest configures that the map leaves out.
 import type { Inputs } from "../protocol/inputs.ts";
 import type { NetInterfaceInfo } from "./inspect.ts";
+import { globMatches } from "./names.ts";
 
 export interface NicPlan {
   index: number;
@@ -25,8 +26,31 @@ export interface Resolution {
   warnings: string[];
 }
 
-const PHYSICAL = (i: NetInterfaceInfo) => (i.kind === undefined || i.kind === "ethernet") && i.parent === undefined && !/[.:]/.test(i.name);
+const PHYSICAL = (i: NetInterfaceInfo) => !i.pattern && (i.kind === undefined || i.kind === "ethernet") && i.parent === undefined && !/[.:]/.test(i.name);
 const CONFIGURED = (i: NetInterfaceInfo | undefined) => Boolean(i?.configs.some((c) => c.system !== "udev"));
+type SourceIface = NonNullable<Inputs["system"]["source"]["interfaces"]>[number];
+
+/**
+ * Whether a source interface is a NIC of its own: the inventory's kind when collect recorded
+ * it, else what the guest's configuration makes of the name (a bridge, bond, team or VLAN
+ * carries its port's MAC and is listed before it).
+ */
+function physicalSource(i: SourceIface, byName: ReadonlyMap<string, NetInterfaceInfo>): boolean {
+  if (i.kind !== undefined) return i.kind === "physical";
+  const g = byName.get(i.name);
+  return g === undefined ? !/[.:]/.test(i.name) : PHYSICAL(g);
+}
+
+/** The interfaces built on a virtual one (its ports, or a VLAN's parent), for messages. */
+function portsOf(name: string, ifaces: NetInterfaceInfo[]): string[] {
+  const own = ifaces.find((i) => i.name === name);
+  return [...new Set([...ifaces.filter((i) => i.master === name).map((i) => i.name), ...(own?.parent ? [own.parent] : [])])];
+}
+
+/** The patterns of the guest's configuration that match an interface name. */
+export function patternsFor(name: string, ifaces: NetInterfaceInfo[]): NetInterfaceInfo[] {
+  return ifaces.filter((i) => i.pattern && globMatches(i.name, name));
+}
 
 export function renameNicsEnabled(inputs: Pick<Inputs, "system">): boolean {
   return inputs.system.options?.renameNics ?? true;
@@ -53,14 +77,29 @@ export function resolveNics(ifaces: NetInterfaceInfo[], inputs: Pick<Inputs, "ne
     // a bridge or bond often carries its port's MAC (hwaddress, MACADDR): the NIC is the port
     const pick = withMac.filter(PHYSICAL);
     const named = pick.find((i) => i.name === m.sourceName) ?? pick.find((i) => CONFIGURED(i)) ?? pick[0];
-    const inv = inventory.find((i) => i.mac === m.sourceMac);
-    const virtual = withMac.filter((i) => !PHYSICAL(i));
+    // a NIC's own MAC first (a bond member carries its bond's), then the one it had
+    const inv =
+      inventory.find((i) => i.permanentMac === m.sourceMac && physicalSource(i, byName)) ??
+      inventory.find((i) => i.mac === m.sourceMac && (i.permanentMac === undefined || i.permanentMac === i.mac) && physicalSource(i, byName));
+    const virtual = withMac.filter((i) => !PHYSICAL(i) && !i.pattern);
+    const named0 = m.sourceName !== undefined ? byName.get(m.sourceName) : undefined;
+    const invNamed = m.sourceName !== undefined ? inventory.find((i) => i.name === m.sourceName) : undefined;
+    const virtualName = m.sourceName !== undefined && ((invNamed !== undefined && !physicalSource(invNamed, byName)) || (named0 !== undefined && !named0.pattern && !PHYSICAL(named0)));
+    const invVirtual = inventory.filter((i) => i.mac === m.sourceMac && !physicalSource(i, byName));
     const onlyPort = (): string | undefined => {
       if (pick.length || inv || (m.sourceName && CONFIGURED(byName.get(m.sourceName)))) return undefined;
       const ports = ifaces.filter((i) => virtual.some((v) => i.master === v.name) && PHYSICAL(i));
       return ports.length === 1 ? ports[0]!.name : undefined;
     };
     const port = onlyPort();
+    if (virtualName || (!pick.length && !inv && port === undefined && (invVirtual.length || virtual.length) && !(m.sourceName && CONFIGURED(named0)))) {
+      const v = virtualName ? m.sourceName! : (invVirtual[0]?.name ?? virtual[0]!.name);
+      const kind = (virtualName ? (invNamed?.kind ?? named0?.kind) : (invVirtual[0]?.kind ?? byName.get(v)?.kind)) ?? "virtual";
+      const ports = portsOf(v, ifaces);
+      errors.push(`${where(index)}: ${virtualName ? `sourceName ${v}` : `source MAC ${m.sourceMac}`} names ${v}, a ${kind === "ethernet" ? "virtual" : kind} device, not a NIC; only physical NICs are mapped (${ports.length ? `its ports: ${ports.join(", ")}; map each by its own MAC` : "map the NICs it is built on by their own MACs"}), and ${v} follows them`);
+      nics.push({ index, sourceMac: m.sourceMac, targetMac: m.targetMac, targetName: m.targetName, foundBy: "none", configured: false, newName: m.targetName });
+      return;
+    }
     if (named) {
       sourceName = named.name;
       foundBy = "mac";
@@ -80,14 +119,13 @@ export function resolveNics(ifaces: NetInterfaceInfo[], inputs: Pick<Inputs, "ne
     }
     if (foundBy === "none") {
       errors.push(
-        virtual.length
-          ? `${where(index)}: source MAC ${m.sourceMac} is only configured on ${virtual.map((v) => `${v.name} (${v.kind ?? "virtual"})`).join(", ")}, which has no single port to take it: give the NIC's sourceName or list it in system-configuration.json source.interfaces`
-          : `${where(index)}: source MAC ${m.sourceMac}${m.sourceName ? ` (${m.sourceName})` : ""} was never used by the guest: it is not in the guest's network configuration or udev rules, not in system-configuration.json source.interfaces, and no interface of that name is configured`,
+        `${where(index)}: source MAC ${m.sourceMac}${m.sourceName ? ` (${m.sourceName})` : ""} was never used by the guest: it is not in the guest's network configuration or udev rules, not in system-configuration.json source.interfaces, and no interface of that name is configured`,
       );
     } else if (m.sourceName && sourceName !== m.sourceName) {
       warnings.push(`${where(index)}: sourceName ${m.sourceName} differs from ${sourceName}, the interface the guest binds to ${m.sourceMac}; using ${sourceName}`);
     }
-    const configured = CONFIGURED(sourceName !== undefined ? byName.get(sourceName) : undefined);
+    // a pattern (ens*, Name=en*) configures the NIC as surely as its own name does
+    const configured = sourceName !== undefined && (CONFIGURED(byName.get(sourceName)) || patternsFor(sourceName, ifaces).length > 0);
     nics.push({ index, sourceMac: m.sourceMac, targetMac: m.targetMac, targetName: m.targetName, ...(sourceName !== undefined ? { sourceName } : {}), foundBy, configured, newName: rename ? m.targetName : (sourceName ?? m.targetName) });
   });
 

@@ -62,3 +62,50 @@ export function replaceMacs(text: string, macs: ReadonlyMap<string, string>): st
 export function macLike(mac: string, like: string): string {
   return /[A-F]/.test(like) && !/[a-f]/.test(like) ? mac.toUpperCase() : mac.toLowerCase();
 }
+
+/** A shell pattern (ens*, en[0-9], eth?) from a guest's configuration, as a test on a name. */
+export function globMatches(pattern: string, name: string): boolean {
+  let re = "";
+  for (let k = 0; k < pattern.length; k++) {
+    const c = pattern[k]!;
+    if (c === "*") re += ".*";
+    else if (c === "?") re += ".";
+    else if (c === "[") {
+      const end = pattern.indexOf("]", k + 2);
+      if (end < 0) re += "\\[";
+      else {
+        const body = pattern.slice(k + 1, end).replace(/^!/, "^").replace(/\\/g, "\\\\");
+        re += `[${body}]`;
+        k = end;
+      }
+    } else re += c.replace(/[.+^${}()|\\]/g, "\\$&");
+  }
+  try {
+    return new RegExp(`^${re}$`).test(name);
+  } catch {
+    return false;
+  }
+}
+
+/** Whether an interface name in configuration is a pattern rather than a name. */
+export function isPattern(name: string): boolean {
+  return /[*?[]/.test(name);
+}
+
+/**
+ * The new names to add beside a list of names and patterns so that it keeps matching every
+ * renamed interface a pattern in it matched (en* matched ens3, which becomes eth0: add eth0).
+ * The patterns themselves stay, so whatever else they matched still matches.
+ */
+export function namesToAdd(list: readonly string[], names: ReadonlyMap<string, string>): string[] {
+  // NetworkManager: "!x" excludes what x matches, "~x" is one of several optional matches
+  const pats = list.filter((p) => isPattern(p) && !p.startsWith("!")).map((p) => p.replace(/^~/, ""));
+  const excluded = (n: string) => list.some((p) => p.startsWith("!") && globMatches(p.slice(1), n));
+  const out: string[] = [];
+  for (const [from, to] of names) {
+    if (from === to || !pats.some((p) => globMatches(p, from)) || excluded(from) || excluded(to)) continue;
+    if (list.some((p) => p === to || globMatches(p, to)) || out.includes(to)) continue;
+    out.push(to);
+  }
+  return out;
+}

@@ -33,10 +33,17 @@ export const SourceBlockDevice = z.strictObject({
   mountpoint: z.string().startsWith("/").max(4096).optional(),
 });
 
+/** What an interface of the source is: only physical NICs are mapped; the others follow their ports. */
+export const SourceInterfaceKind = z.enum(["physical", "bridge", "bond", "team", "vlan", "virtual"]);
+
 export const SourceInterface = z.strictObject({
   name: IfName,
+  /** The current MAC (a bond member carries its bond's). */
   mac: Mac,
   addresses: z.array(z.string().max(64)).max(256).optional(),
+  kind: SourceInterfaceKind.optional(),
+  /** A physical NIC's own, burned-in MAC, when it differs from `mac` or was read. */
+  permanentMac: Mac.optional(),
 });
 
 /** The source system as collected on it (osam-fixup collect prints this part). */

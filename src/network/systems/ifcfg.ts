@@ -37,7 +37,7 @@ const interfaces: FileRule = {
       const p = v.get(k);
       if (p !== undefined) v.set(k, renameOne(p, names));
     }
-    for (const k of ["BONDING_OPTS", "TEAM_CONFIG"]) {
+    for (const k of ["BONDING_OPTS", "TEAM_CONFIG", "ETHTOOL_OPTS"]) {
       const o = v.get(k);
       if (o !== undefined) v.set(k, renameWords(o, names));
     }

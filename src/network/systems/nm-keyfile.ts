@@ -2,13 +2,26 @@
 // interface by interface-name or to a NIC by mac-address.
 import { posix } from "node:path";
 import { Keyfile } from "../../formats/keyfile.ts";
-import { normMac, renameInLabel, renameOne, renameWords } from "../names.ts";
+import { namesToAdd, normMac, renameInLabel, renameOne, renameWords } from "../names.ts";
 import { newMac, nicByMac } from "../rewrite.ts";
 import { BACKUP, filesIn, netSystem, rewriteFiles, type FileRule, type NetKind } from "./system.ts";
 
 export const NM_DIR = "/etc/NetworkManager/system-connections";
 
 const KINDS: Record<string, NetKind> = { ethernet: "ethernet", "802-3-ethernet": "ethernet", bond: "bond", bridge: "bridge", vlan: "vlan", team: "team" };
+
+/** match.interface-name (a ';' or ',' list of names and patterns) with the new names that its patterns matched before. */
+function widenList(renamed: string, before: string, names: ReadonlyMap<string, string>): string {
+  const sep = before.includes(",") && !before.includes(";") ? "," : ";";
+  const add = namesToAdd(matchList(before), names);
+  if (!add.length) return renamed;
+  const trail = renamed.endsWith(sep) ? sep : "";
+  return `${trail ? renamed.slice(0, -1) : renamed}${renamed ? sep : ""}${add.join(sep)}${trail}`;
+}
+
+function matchList(v: string | undefined): string[] {
+  return (v ?? "").split(/[;,]/).map((x) => x.trim()).filter(Boolean);
+}
 
 const connections: FileRule = {
   list: (view) => filesIn(view, NM_DIR, (n) => !BACKUP.test(n) && !n.startsWith(".")),
@@ -28,7 +41,7 @@ const connections: FileRule = {
     const primary = k.get("bond", "primary");
     if (primary !== undefined) k.set("bond", "primary", renameOne(primary, names));
     const mi = k.get("match", "interface-name");
-    if (mi !== undefined) k.set("match", "interface-name", renameWords(mi, names));
+    if (mi !== undefined) k.set("match", "interface-name", widenList(renameWords(mi, names), mi, names));
     const id = k.get("connection", "id");
     let newId = id;
     if (id !== undefined) {
@@ -63,6 +76,8 @@ export const nmKeyfile = netSystem({
       const parent = k.get("vlan", "parent");
       const vlanName = type === "vlan" ? (name ?? (parent && k.get("vlan", "id") ? `${parent}.${k.get("vlan", "id")}` : undefined)) : undefined;
       const master = k.get("connection", "master");
+      // match.interface-name=ens* binds the profile to every NIC the pattern matches
+      for (const p of matchList(k.get("match", "interface-name"))) if (!p.startsWith("!") && !p.startsWith("~")) add(p, file);
       add(vlanName ?? name, file, { ...(mac ? { mac } : {}), ...(kind ? { kind } : {}), ...(master ? { master } : {}), ...(parent ? { parent } : {}) });
       if (parent && !normMac(parent)) add(parent, file);
     }

@@ -43,6 +43,8 @@ export interface NetworkSystem<N extends string = string> {
   files: readonly string[];
   inspect: (view: GuestView, add: AddIface) => Promise<void>;
   rewrite: (view: GuestView, input: RewriteInput) => Promise<SystemRewrite>;
+  /** Files of the system that cannot be parsed (left as they are), with the reason. */
+  unreadable?: (view: GuestView) => Promise<{ file: string; reason: string }[]>;
 }
 
 /** Keeps the system's name a literal type, so that NetSystem is the union of the registry's names. */
