@@ -198,6 +198,23 @@ function isComment(file: string, line: string): boolean {
   return false;
 }
 
+const NETPLAN_FILE = /^\/(etc|lib|run)\/netplan\/[^/]+\.ya?ml$/;
+
+/** A netplan ID (`ens3:` with a `match:` below it) names an entry, not an interface. */
+function netplanMatchedId(lines: string[], i: number, ref: string): boolean {
+  const key = new RegExp(`^(\\s*)["']?${escapeRe(ref)}["']?\\s*:\\s*(#.*)?$`).exec(lines[i]!);
+  if (!key) return false;
+  const indent = key[1]!.length;
+  for (let j = i + 1; j < lines.length; j++) {
+    const l = lines[j]!;
+    if (!l.trim() || l.trim().startsWith("#")) continue;
+    const ind = /^\s*/.exec(l)![0].length;
+    if (ind <= indent) return false;
+    if (/^\s*match\s*:/.test(l)) return true;
+  }
+  return false;
+}
+
 function hasMatch(re: RegExp, line: string): boolean {
   re.lastIndex = 0;
   return re.test(line);
@@ -217,6 +234,10 @@ function scanText(file: string, text: string, ms: Matcher[], accept: Set<string>
         if (!j) continue;
         const lo: Leftover = { file, line: i + 1, ref, kind: m.kind, severity: "warning", why: j.why };
         judge(lo, line, ctx, j.net === true);
+        if (m.kind === "nic-name" && NETPLAN_FILE.test(file) && netplanMatchedId(lines, i, ref)) {
+          lo.severity = "harmless";
+          lo.why += "; it is only the netplan ID of an entry that matches its NIC by MAC";
+        }
         if (lo.severity === "blocker" && (accept.has(file) || accept.has(`${file}:${i + 1}`))) {
           lo.severity = "accepted";
           lo.why += "; accepted in options.acceptLeftovers";

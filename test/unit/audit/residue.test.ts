@@ -155,3 +155,10 @@ test("a large fstab is audited in one linear pass", async () => {
   const ls = await audit({ "etc/fstab": lines.join("\n") + "\n" }, { inp: inputs({ disks: ["/dev/vda", "/dev/vdb"] }), nics: [] });
   assert.deepEqual(ls.map((l) => [l.line, l.severity]), [[200002, "blocker"]]);
 });
+
+test("a netplan ID of an entry that matches by MAC is harmless; one that names the interface blocks", async () => {
+  const ls = await audit({
+    "etc/netplan/50-cloud-init.yaml": "network:\n  ethernets:\n    ens3:\n      # matched by MAC\n      match:\n        macaddress: '00:50:56:aa:00:01'\n      set-name: eth0\n    ens3.100:\n      addresses: [192.0.2.1/24]\n",
+  });
+  assert.deepEqual(at(ls, "/etc/netplan/50-cloud-init.yaml").map((l) => [l.line, l.severity]), [[3, "harmless"], [8, "blocker"]]);
+});
