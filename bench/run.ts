@@ -21,6 +21,14 @@ if (existsSync(manager)) {
   await mod.main();
 }
 
+// waves on the PostgreSQL store against vcsim, 1 and 3 workers (a few minutes)
+const waves = join(REPO, "bench", "waves.ts");
+if (existsSync(waves)) {
+  console.log(`\n## waves on PostgreSQL (${process.env.BENCH_WAVE_MIGRATIONS ?? 60} migrations against vcsim, 20 at once per worker)`);
+  const mod = (await import(waves)) as { main: () => Promise<void> };
+  await mod.main();
+}
+
 // e2e migrations take 10 minutes each under emulation: shown from the last recorded run
 // (npm run bench:e2e migrates again and rewrites the file)
 const e2e = join(REPO, "bench", "e2e-results.md");

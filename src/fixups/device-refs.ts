@@ -6,7 +6,6 @@
 // by-id and by-path names belong to the source's hardware and are traced to a UUID
 // (hardware-names.ts), or stop the run where the boot needs them (DEVICE_REF_UNRESOLVED).
 // mdadm.conf is left to assemble arrays by UUID (mdadm.ts).
-import { posix } from "node:path";
 import { Fstab } from "../formats/fstab.ts";
 import { ShellVars } from "../formats/shell-vars.ts";
 import { editCmdline, planKernelArgs, type CmdlineEdit } from "../bootloader/cmdline.ts";
@@ -16,6 +15,7 @@ import { FixupError } from "../protocol/codes.ts";
 import type { Inputs } from "../protocol/inputs.ts";
 import type { FixupContext, FixupStep, KnownDevice } from "./types.ts";
 import { planMdadmConf } from "./mdadm.ts";
+import { planLvmFilters } from "./lvm-filter.ts";
 import { type HardwareName, type RefRole, parseHardwareName, sourceDeviceOf, uuidByRole } from "./hardware-names.ts";
 
 export type Resolution =
@@ -307,10 +307,9 @@ export async function planDeviceRefs(ctx: FixupContext): Promise<StepPlan> {
     if (nt !== t) out.changes.push({ action: "write", path: p, content: nt, reason: "GRUB's BIOS disk map by the target's disk names" });
   }
 
-  for (const p of ["/etc/lvm/lvm.conf", ...(await ctx.view.readdir("/etc/lvm/lvm.conf.d")).map((n) => posix.join("/etc/lvm/lvm.conf.d", n))]) {
-    const t = await ctx.view.readText(p);
-    if (t && /^\s*(global_)?filter\s*=.*\/dev\/(vd|xvd|hd|nvme)/m.test(t)) out.warnings.push(`${p} has an LVM device filter that names the source's disks; LVM may not find its volumes on the target`);
-  }
+  const lvm = await planLvmFilters(ctx, (d) => r.newDiskName(d));
+  out.changes.push(...lvm.changes);
+  out.warnings.push(...lvm.warnings);
   if (out.blockers.length) {
     // one per argument, though it sits in several files
     throw new FixupError("DEVICE_REF_UNRESOLVED", `${[...new Set(out.blockers)].join("; ")}. The guest would not boot on the target. Give each source disk's serial in replica-disk-map.json (source.serial), or each filesystem with its UUID and mount point in system-configuration.json (source.blockDevices), or refer to it by UUID= on the source, and run again`);

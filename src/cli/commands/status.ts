@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
-import { chooseStore, StoreChoiceError } from "../../manager/store/open.ts";
-import { createPool, describeUrl } from "../../manager/store/postgres.ts";
+import { chooseStore, describeUrl, StoreChoiceError } from "../../manager/store/open.ts";
+import { createPool } from "../../manager/store/postgres.ts";
 import { fileStatus, pgStatus, renderStatus, type StatusReport } from "../../manager/store/status.ts";
 import { SchemaTooNewError, SCHEMA_VERSION } from "../../manager/store/schema.ts";
 import { type Command, UsageError, noPositionals, parse, str } from "../args.ts";

@@ -1,7 +1,8 @@
 // `migrate --wave NAME`: checks every spec, then queues them in PostgreSQL in one transaction.
 import { loadSpec, SpecError } from "../../manager/spec.ts";
 import { initialState } from "../../manager/store/initial.ts";
-import { describeUrl, PgStore } from "../../manager/store/postgres.ts";
+import { describeUrl } from "../../manager/store/open.ts";
+import { PgStore } from "../../manager/store/postgres.ts";
 import { enqueue, ensureQueue, startQueue } from "../../manager/store/queue.ts";
 import type { MigrationState } from "../../manager/state.ts";
 import { UsageError } from "../args.ts";

@@ -53,17 +53,6 @@ export function createPool(url: string, max: number, onError?: (e: Error) => voi
   return pool;
 }
 
-/** A redacted URL for messages (no password). */
-export function describeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = "***";
-    return u.toString();
-  } catch {
-    return "postgres://…";
-  }
-}
-
 export type RowStatus = "queued" | "running" | "succeeded" | "failed";
 
 /** The status column: queued until a worker starts the first step. */

@@ -1,5 +1,5 @@
-// vcsim for the vSphere driver's tests: govmomi's simulator (Debian's 0.24.2 source) with two
-// test add-ons that 0.24 lacks: ListFilesInGuest over the container directory that the docker
+// vcsim for the vSphere driver's tests: govmomi's simulator (Debian's 0.24.2 source) with a
+// retry around a FindChild race (findchild.go) and two test add-ons that 0.24 lacks: ListFilesInGuest over the container directory that the docker
 // shim keeps, and guest.toolsRunningStatus following the power state of a VM that has a
 // guest container. Prints "URL <sdk url>" on stdout once listening; stops on SIGINT/SIGTERM.
 package main
@@ -35,6 +35,7 @@ func main() {
 	}
 	defer model.Remove()
 	addListFiles()
+	addFindChildRetry()
 
 	model.Service.Listen = &url.URL{Host: *addr}
 	if *useTLS {
@@ -66,6 +67,9 @@ func syncToolsStatus() {
 			continue
 		}
 		simulator.Map.WithLock(vm, func() {
+			if vm.Guest == nil || vm.Config == nil {
+				return // registered by CreateVM_Task, not filled in yet
+			}
 			want := string(types.VirtualMachineToolsRunningStatusGuestToolsNotRunning)
 			if vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn && containerID(vm) != "" {
 				want = string(types.VirtualMachineToolsRunningStatusGuestToolsRunning)
