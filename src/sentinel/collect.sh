@@ -224,10 +224,43 @@ addresses_of() {
 	fi
 }
 
+# What an interface is: physical (a device behind it), bridge, bond, team, vlan, or virtual.
+# $1: its /sys/class/net directory, $2: its name. Only physical NICs are mapped to the target;
+# the others carry a port's MAC and follow their ports.
+if_kind() {
+	[ -d "$1/bridge" ] && echo bridge && return
+	[ -d "$1/bonding" ] && echo bond && return
+	[ -e "$IF_ROOT/proc/net/vlan/$2" ] && echo vlan && return
+	ik_type=$(sed -n 's/^DEVTYPE=//p' "$1/uevent" 2>/dev/null)
+	case $ik_type in bridge | bond | team | vlan) echo "$ik_type" && return ;; esac
+	[ -e "$1/device" ] && echo physical && return
+	echo virtual
+}
+
+# A physical NIC's own MAC: a bond gives its members its MAC, so the bonding driver's
+# "Permanent HW addr" comes first, then ethtool -P, then the current MAC when the kernel
+# says it is the permanent one (addr_assign_type 0).
+if_permanent_mac() {
+	ip_master=$(readlink "$1/master" 2>/dev/null)
+	ip_master=${ip_master##*/}
+	if [ -n "$ip_master" ] && [ -r "$IF_ROOT/proc/net/bonding/$ip_master" ]; then
+		ip_mac=$(awk -v s="$2" '/^Slave Interface:/ { cur = $3 } /^Permanent HW addr:/ && cur == s { print $4; exit }' "$IF_ROOT/proc/net/bonding/$ip_master" | tr 'A-F' 'a-f')
+		valid_mac "$ip_mac" && echo "$ip_mac" && return
+	fi
+	if [ -z "$IF_ROOT" ] && command -v ethtool >/dev/null 2>&1; then
+		ip_mac=$(ethtool -P "$2" 2>/dev/null | sed -n 's/^Permanent address: *//p' | tr 'A-F' 'a-f')
+		valid_mac "$ip_mac" && echo "$ip_mac" && return
+	fi
+	[ "$(first_line "$1/addr_assign_type")" = 0 ] && echo "$3"
+}
+
+# IF_ROOT: a tree holding sys/class/net and proc/net to read instead of the running system's
+# (the unit tests' fake interfaces); empty on a source.
 interfaces() {
+	IF_ROOT=${OSAM_COLLECT_NET_ROOT:-}
 	if_first=1
 	printf ',"interfaces":['
-	for if_dir in /sys/class/net/*; do
+	for if_dir in "$IF_ROOT"/sys/class/net/*; do
 		[ -e "$if_dir" ] || continue
 		if_name=${if_dir##*/}
 		[ "$if_name" = lo ] && continue
@@ -236,7 +269,14 @@ interfaces() {
 		valid_mac "$if_mac" || continue
 		[ "$if_first" = 1 ] || printf ','
 		if_first=0
-		printf '{%s%s,"addresses":[' "$(member name "$if_name" 1)" "$(member mac "$if_mac")"
+		if_k=$(if_kind "$if_dir" "$if_name")
+		printf '{%s%s%s' "$(member name "$if_name" 1)" "$(member mac "$if_mac")" "$(member kind "$if_k")"
+		if [ "$if_k" = physical ]; then
+			if_perm=$(if_permanent_mac "$if_dir" "$if_name" "$if_mac")
+			valid_mac "$if_perm" && member permanentMac "$if_perm"
+		fi
+		printf ',"addresses":['
+
 		if_a_first=1
 		for if_addr in $(addresses_of "$if_name"); do
 			[ ${#if_addr} -le 64 ] || continue

@@ -3,10 +3,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execa } from "execa";
-import { join } from "node:path";
+import { mkdir, symlink, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { CollectError, parseCollectOutput, runCollect } from "../../../src/cli/commands/collect.ts";
 import { COLLECT_SH } from "../../../src/sentinel/embedded.ts";
-import { REPO } from "../../helpers/tree.ts";
+import { REPO, removeTree, tempDir } from "../../helpers/tree.ts";
 
 for (const shell of [["/bin/sh"], ["/usr/bin/dash"], ["/bin/busybox", "sh"]]) {
   test(`collect under ${shell.join(" ")} prints a valid source inventory`, async () => {
@@ -33,4 +34,47 @@ test("output that is not JSON or breaks the schema is refused, naming the field"
   assert.throws(() => parseCollectOutput(JSON.stringify({ firmware: "bios", interfaces: [{ name: "eth0", mac: "zz" }] })), /interfaces\[0\]\.mac/);
   assert.throws(() => parseCollectOutput(JSON.stringify({ firmware: "bios", extra: 1 })), CollectError);
   assert.deepEqual(parseCollectOutput(JSON.stringify({ firmware: "uefi", interfaces: [{ name: "eth0", mac: "00:50:56:AA:BB:CC", addresses: ["10.0.0.5/24"] }] })).interfaces?.[0]?.mac, "00:50:56:aa:bb:cc");
+});
+
+test("each interface's kind, and each physical NIC's own MAC (a bond member's from the bonding driver)", async () => {
+  const d = await tempDir("osam-collect-net-");
+  const put = async (p: string, t: string) => {
+    await mkdir(dirname(join(d, p)), { recursive: true });
+    await writeFile(join(d, p), t);
+  };
+  const net = "sys/class/net";
+  try {
+    // a bridge over tens5, an active-backup bond of tens3 and tens4 (both carry the bond's MAC), a VLAN on the bond, a dummy
+    await put(`${net}/tbr0/address`, "52:54:00:00:00:05\n");
+    await mkdir(join(d, net, "tbr0/bridge"), { recursive: true });
+    await put(`${net}/tbond0/address`, "52:54:00:00:00:03\n");
+    await mkdir(join(d, net, "tbond0/bonding"), { recursive: true });
+    await put(`${net}/tbond0.7/address`, "52:54:00:00:00:03\n");
+    await put("proc/net/vlan/tbond0.7", "tbond0.7  VID: 7\n");
+    await put(`${net}/tteam0/address`, "52:54:00:00:00:09\n");
+    await put(`${net}/tteam0/uevent`, "DEVTYPE=team\nINTERFACE=tteam0\n");
+    await put(`${net}/tdummy0/address`, "ae:00:00:00:00:01\n");
+    for (const [n, mac, assign] of [["tens3", "52:54:00:00:00:03", "0"], ["tens4", "52:54:00:00:00:03", "3"], ["tens5", "52:54:00:00:00:05", "0"]] as const) {
+      await put(`${net}/${n}/address`, `${mac}\n`);
+      await put(`${net}/${n}/addr_assign_type`, `${assign}\n`);
+      await mkdir(join(d, net, n, "device"), { recursive: true });
+    }
+    await symlink("../tbond0", join(d, net, "tens3/master"));
+    await symlink("../tbond0", join(d, net, "tens4/master"));
+    await put("proc/net/bonding/tbond0", "Bonding Mode: fault-tolerance (active-backup)\n\nSlave Interface: tens3\nPermanent HW addr: 52:54:00:00:00:03\n\nSlave Interface: tens4\nPermanent HW addr: 52:54:00:00:00:04\n");
+    const r = await execa("/bin/sh", ["-s"], { input: COLLECT_SH, env: { LC_ALL: "C", OSAM_COLLECT_NET_ROOT: d } });
+    const got = Object.fromEntries((parseCollectOutput(r.stdout).interfaces ?? []).map((i) => [i.name, [i.kind, i.mac, i.permanentMac]]));
+    assert.deepEqual(got, {
+      tbond0: ["bond", "52:54:00:00:00:03", undefined],
+      "tbond0.7": ["vlan", "52:54:00:00:00:03", undefined],
+      tbr0: ["bridge", "52:54:00:00:00:05", undefined],
+      tdummy0: ["virtual", "ae:00:00:00:00:01", undefined],
+      tens3: ["physical", "52:54:00:00:00:03", "52:54:00:00:00:03"],
+      tens4: ["physical", "52:54:00:00:00:03", "52:54:00:00:00:04"],
+      tens5: ["physical", "52:54:00:00:00:05", "52:54:00:00:00:05"],
+      tteam0: ["team", "52:54:00:00:00:09", undefined],
+    });
+  } finally {
+    await removeTree(d);
+  }
 });
