@@ -46,6 +46,8 @@ export interface RunOutcome {
   planned: PlannedChange[];
   warnings: string[];
   failure?: FixupError;
+  /** In plan mode: the guest as the planned changes would leave it. */
+  view?: OverlayView;
 }
 
 type BaseContext = Omit<FixupContext, "view">;
@@ -98,6 +100,7 @@ export async function runSteps(guest: GuestRoot, steps: FixupStep[], base: BaseC
   };
 
   const overlay = new OverlayView(guest);
+  if (opts.mode === "plan") out.view = overlay;
   let journal: Journal | undefined;
   if (opts.mode === "apply") journal = opts.journal ?? (await undoPreviousRun(guest, log, opts.onProgress, opts.disks));
 

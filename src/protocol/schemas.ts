@@ -1,6 +1,7 @@
 // The manager-agent contract. These zod schemas are the single definition of the three
 // input maps and of result.json; docs/schemas/*.json is generated from them.
 import { z } from "zod";
+import { PreflightReport } from "./preflight.ts";
 
 const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 /** A MAC address, any case on input, lower case after parsing so comparisons are exact. */
@@ -67,6 +68,11 @@ export const FixupOptions = z.strictObject({
   installStage2: z.boolean().optional(),
   renameNics: z.boolean().optional(),
   removeForeignTools: z.boolean().optional(),
+  /**
+   * Leftover references to source disks or NICs the user accepts on purpose ("/etc/fstab:7"
+   * or a whole file); the residue audit then reports them as warnings instead of blocking.
+   */
+  acceptLeftovers: z.array(z.string().min(1).max(4096)).max(1024).optional(),
   /** true: stage 2 fails (guest left in single-user mode) when VMware Tools cannot be installed; false: a warning. */
   requireTools: z.boolean().optional(),
 });
@@ -275,4 +281,5 @@ export const PUBLISHED_SCHEMAS = {
   "network-interface-map.schema.json": NetworkInterfaceMap,
   "result.schema.json": Result,
   "stage2-result.schema.json": Stage2Result,
+  "preflight-report.schema.json": PreflightReport,
 } as const;
