@@ -61,10 +61,12 @@ test("no tools medium, default policy: a bounded wait, then a warning; the guest
     const t0 = Date.now();
     const r = await runSentinel(root, BB, { OSAM_CDROM_WAIT: "5" });
     assert.equal(r.exitCode, 0, r.output);
-    assert.ok(Date.now() - t0 < 30_000, "the wait is bounded");
+    // bounded: two looks 5 s apart, then on (the rest of the run is slow on a loaded machine)
+    assert.ok(Date.now() - t0 < 120_000, "the wait is bounded");
     const log = await sentinelLog(root);
     assert.match(log, /waiting for the tools CD-ROM \(attempt 1 of 2/);
     assert.match(log, /waiting for the tools CD-ROM \(attempt 2 of 2/);
+    assert.doesNotMatch(log, /attempt 3/);
     assert.match(log, /WARNING: VMware Tools were not installed: no VMware Tools medium found/);
     await assertStage2Done(root, "no medium");
     assert.equal(await readlink(g(root, "/etc/systemd/system/default.target")), "/usr/lib/systemd/system/multi-user.target");
