@@ -5,6 +5,7 @@ import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { Firmware, FixupOptions, SourceSystem, IfName, Mac, NicModel, NetworkInterfaceMap, ReplicaDiskMap, SystemConfiguration } from "../protocol/schemas.ts";
 import { VM_NAME_RE, type DiskSpec, type VmSpec } from "./drivers/types.ts";
+import { PreflightReport } from "../protocol/preflight.ts";
 
 const QemuBus = z.enum(["scsi", "sata", "nvme"]);
 
@@ -60,6 +61,8 @@ export const MigrationSpec = z.strictObject({
   options: FixupOptions.optional(),
   /** Per-step timeouts in seconds, overriding the defaults (see docs/manager.md). */
   timeouts: z.record(z.string(), z.number().positive()).optional(),
+  /** The source's preflight report (osam-fixup preflight --json): a blocked one is refused without --force. */
+  preflight: PreflightReport.optional(),
 });
 export type MigrationSpec = z.output<typeof MigrationSpec>;
 
@@ -194,3 +197,16 @@ export function vmSpecOf(spec: MigrationSpec): VmSpec {
   };
 }
 
+/**
+ * What the spec's preflight report says before the migration starts: the warnings to show,
+ * and, for a blocked source, why it is refused (undefined with --force or when not blocked).
+ */
+export function preflightGate(spec: MigrationSpec, force: boolean): { warnings: string[]; refusal?: string } {
+  const r = spec.preflight;
+  if (!r) return { warnings: [] };
+  const where = (f: PreflightReport["findings"][number]) => `${f.code}${f.file ? ` ${f.file}${f.line ? `:${f.line}` : ""}` : ""}: ${f.why}`;
+  const warnings = r.findings.filter((f) => f.severity === "warning" || (force && f.severity === "blocker")).map((f) => `${spec.migrationId}: preflight ${f.severity} ${where(f)}`);
+  if (r.verdict !== "blocked" || force) return { warnings };
+  const blockers = r.findings.filter((f) => f.severity === "blocker");
+  return { warnings, refusal: `${spec.migrationId}: the source's preflight report is blocked (${blockers.map(where).join("; ")}); fix the source and run preflight again, or migrate with --force` };
+}

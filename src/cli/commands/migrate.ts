@@ -2,7 +2,7 @@ import { resolve } from "node:path";
 import { createDriver } from "../../manager/drivers/index.ts";
 import { Manager, type Job, type ManagerEvent } from "../../manager/manager.ts";
 import { Progress } from "../../manager/progress.ts";
-import { loadSpec, SpecError } from "../../manager/spec.ts";
+import { loadSpec, preflightGate, SpecError } from "../../manager/spec.ts";
 import { StateError } from "../../manager/state.ts";
 import { STEP_NAMES } from "../../manager/steps.ts";
 import { chooseStore, StoreChoiceError } from "../../manager/store/open.ts";
@@ -37,6 +37,8 @@ See docs/manager.md for the spec format.
   --poll SECONDS       how often to look at the guest (default 2)
   --store STORE        files (the default: state in --state-dir, on this host) or
                        postgres://user@host/db (or OSAM_STORE), which needs --wave
+  --force              migrate a source whose spec carries a blocked preflight report
+                       (its blockers are printed as warnings)
   --wave NAME          queue the specs as wave NAME in the PostgreSQL store and return
 ${DRIVER_USAGE}
 
@@ -62,6 +64,7 @@ export const migrateCommand: Command = {
         poll: { type: "string" },
         store: { type: "string" },
         wave: { type: "string" },
+        force: { type: "boolean" },
       },
       usage,
     );
@@ -85,6 +88,23 @@ export const migrateCommand: Command = {
     } catch (e) {
       if (e instanceof StoreChoiceError) throw new UsageError(`${e.message}\n\n${usage}`);
       throw e;
+    }
+    if (!values.resume) {
+      // a spec that carries a blocked preflight report is refused before anything starts
+      const refusals: string[] = [];
+      for (const p of positionals) {
+        let spec;
+        try {
+          spec = await loadSpec(resolve(p));
+        } catch (e) {
+          if (e instanceof SpecError) throw new UsageError(`bad migration spec: ${e.message}`);
+          throw e;
+        }
+        const gate = preflightGate(spec, Boolean(values.force));
+        for (const w of gate.warnings) process.stderr.write(`osam-fixup migrate: ${w}\n`);
+        if (gate.refusal) refusals.push(gate.refusal);
+      }
+      if (refusals.length) throw new UsageError(refusals.join("\n"));
     }
     const wave = str(values.wave);
     if (wave !== undefined || store.kind === "postgres") {
