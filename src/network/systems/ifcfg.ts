@@ -37,7 +37,7 @@ const interfaces: FileRule = {
       const p = v.get(k);
       if (p !== undefined) v.set(k, renameOne(p, names));
     }
-    for (const k of ["BONDING_OPTS", "TEAM_CONFIG", "ETHTOOL_OPTS"]) {
+    for (const k of ["BONDING_OPTS", "TEAM_CONFIG", "TEAM_PORT_CONFIG", "ETHTOOL_OPTS"]) {
       const o = v.get(k);
       if (o !== undefined) v.set(k, renameWords(o, names));
     }
@@ -71,7 +71,8 @@ const gatewayDev: FileRule = {
 };
 
 function kindOf(v: ShellVars): NetKind | undefined {
-  const type = (v.get("TYPE") ?? "").toLowerCase();
+  // initscripts' teams say DEVICETYPE=Team (ports: DEVICETYPE=TeamPort), NetworkManager's TYPE=Team
+  const type = (v.get("TYPE") ?? v.get("DEVICETYPE") ?? "").toLowerCase();
   if (v.get("VLAN") === "yes" || type === "vlan") return "vlan";
   if (type === "bond" || v.get("BONDING_OPTS") !== undefined || v.get("BONDING_MASTER") === "yes") return "bond";
   if (type === "bridge") return "bridge";

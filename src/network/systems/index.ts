@@ -7,9 +7,10 @@ import { nmKeyfile } from "./nm-keyfile.ts";
 import { ifupdown } from "./ifupdown.ts";
 import { netplan } from "./netplan.ts";
 import { networkd } from "./networkd.ts";
+import { iftab } from "./iftab.ts";
 import { udev } from "./udev.ts";
 
-export const NET_SYSTEMS = [ifcfg, wicked, nmKeyfile, ifupdown, netplan, networkd, udev] as const;
+export const NET_SYSTEMS = [ifcfg, wicked, nmKeyfile, ifupdown, netplan, networkd, iftab, udev] as const;
 
 export type NetSystem = (typeof NET_SYSTEMS)[number]["name"];
 export type { NetworkSystem } from "./system.ts";

@@ -35,8 +35,14 @@ export const networkd = netSystem({
     list: (view) => filesIn(view, NETWORKD_DIR, (n) => /\.(network|netdev|link)$/.test(n) && !n.startsWith("10-osam-")),
     edit(before, _file, r) {
       const k = new Keyfile(before);
+      const hasMacMatch = k.get("Match", "MACAddress") !== undefined || k.get("Match", "PermanentMACAddress") !== undefined;
       k.lines = k.lines.map((l) => {
         if (l.kind !== "kv") return l;
+        // a .link matching a mapped NIC by its old kernel name: with net.ifnames=0 the kernel
+        // names NICs eth0, eth1... in probe order, so OriginalName=eth0 could be another NIC;
+        // the NIC is matched by its target MAC instead, as the pins do
+        const byOld = l.section === "Match" && l.key === "OriginalName" && !hasMacMatch ? r.nics.find((n) => n.sourceName === l.value.trim()) : undefined;
+        if (byOld) return { ...l, key: "MACAddress", value: byOld.targetMac, raw: `${/^\s*/.exec(l.raw)![0]}MACAddress=${byOld.targetMac}` };
         const nameKey = (l.section === "Match" && (l.key === "Name" || l.key === "OriginalName")) || (l.section === "Link" && l.key === "Name") || (l.section === "Network" && NETWORK_KEYS.includes(l.key));
         const macKey = (l.section === "Match" && (l.key === "MACAddress" || l.key === "PermanentMACAddress")) || (l.section === "Link" && l.key === "MACAddress");
         let value = nameKey ? renameWords(l.value, r.names) : macKey ? replaceMacs(l.value, r.macs) : l.value;

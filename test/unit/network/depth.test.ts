@@ -140,3 +140,26 @@ test("netplan: an alias bomb or broken YAML is reported, never thrown", () => {
   assert.ok("error" in broken && broken.error.startsWith("not valid YAML"));
   assert.throws(() => rewriteNetplanText(bomb, renamesOf([])), /alias/i);
 });
+
+test("teams (DEVICETYPE=Team), iftab/mactab and .link files: kinds, MACs and what follows the NICs", async () => {
+  const d = await tree({
+    "etc/sysconfig/network-scripts/ifcfg-team0": "DEVICE=team0\nDEVICETYPE=Team\nTEAM_CONFIG='{\"ports\": {\"ens3\": {}}}'\n",
+    "etc/sysconfig/network-scripts/ifcfg-team0-port1": "DEVICE=ens3\nDEVICETYPE=TeamPort\nTEAM_MASTER=team0\n",
+    "etc/iftab": "# ifrename\nlan0 mac 52:54:00:00:00:04 arp 1\n",
+    "etc/systemd/network/11-x.link": "[Match]\nOriginalName=lan0\n\n[Link]\nMTUBytes=9000\n",
+  });
+  try {
+    const ifs = await inspectNetwork(view(d));
+    const by = Object.fromEntries(ifs.map((i) => [i.name, i]));
+    assert.equal(by.team0!.kind, "team");
+    assert.equal(by.ens3!.master, "team0");
+    assert.equal(by.lan0!.mac, "52:54:00:00:00:04");
+    const r = resolveNics(ifs, inputs([{ sourceMac: "52:54:00:00:00:04", targetMac: "00:50:56:00:00:04" }, { sourceMac: "52:54:00:00:00:03", sourceName: "team0", targetMac: "00:50:56:00:00:03" }]));
+    assert.match(r.errors.join(), /sourceName team0 names team0, a team device.*its ports: ens3/);
+    const ok = resolveNics(ifs, inputs([{ sourceMac: "52:54:00:00:00:04", targetMac: "00:50:56:00:00:04" }]));
+    const link = await networkd.rewrite(view(d), { renames: renamesOf(ok.nics), renameNics: true });
+    assert.equal(link.edits![0]!.after, "[Match]\nMACAddress=00:50:56:00:00:04\n\n[Link]\nMTUBytes=9000\n");
+  } finally {
+    await removeTree(d);
+  }
+});
