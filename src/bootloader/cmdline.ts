@@ -12,8 +12,8 @@ import type { GuestView } from "../guest/view.ts";
 export interface CmdlineEdit {
   set?: Record<string, string | null>;
   remove?: string[];
-  /** Rewrites the value of a key that is present; undefined keeps it. Not added if absent. */
-  map?: (key: string, value: string | null) => string | null | undefined;
+  /** Rewrites the value of a key that is present; undefined keeps it. Not added if absent. `words`: the whole line (resume= reads resume_offset=). */
+  map?: (key: string, value: string | null, words: readonly string[]) => string | null | undefined;
 }
 
 /** Splits a command line into words, keeping double-quoted values (foo="a b") whole. */
@@ -66,7 +66,7 @@ export function editCmdline(line: string, edit: CmdlineEdit, appendMissing = tru
       out.push(word(k, edit.set[k]!));
       continue;
     }
-    const mapped = edit.map?.(k, valueOf(w));
+    const mapped = edit.map?.(k, valueOf(w), words);
     out.push(mapped === undefined ? w : word(k, mapped));
   }
   const adding = appendMissing ? Object.entries(edit.set ?? {}).filter(([k]) => !seen.has(k)) : [];

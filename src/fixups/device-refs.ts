@@ -134,6 +134,8 @@ async function planFstab(ctx: FixupContext, r: DeviceResolver, out: Collect): Pr
         break;
       case "unmigrated":
         if (isRoot) throw new FixupError("FSTAB_FAILED", `the root filesystem in /etc/fstab is on ${e.spec}, which is not on any replica disk in replica-disk-map.json`);
+        // a separate /usr (or /boot, /var) left behind: marked nofail, the guest would still not come up
+        if (CRITICAL_MOUNTS.has(e.file) && !mayFail(e.options)) throw new FixupError("FSTAB_FAILED", `${at()}: ${e.file} is on ${e.spec}, which is not on any replica disk in replica-disk-map.json, and the guest does not boot without it; replicate that disk too, or add nofail to the line on the source if the guest can boot without ${e.file}`);
         if (Fstab.addOption(e, "nofail")) out.warnings.push(`fstab: ${e.file} is on ${e.spec}, which is not among the replica disks; marked nofail`);
         break;
       case "stable":
@@ -198,12 +200,25 @@ function editCryptopts(value: string, r: DeviceResolver, warnings: string[], blo
   return parts.join(",");
 }
 
-function cmdlineEdit(r: DeviceResolver, warnings: string[], rootErrors: string[], blockers: string[]): CmdlineEdit {
+/**
+ * What resume= names: the swap device, or with resume_offset= (hibernation to a swap file)
+ * the filesystem that holds the swap file, at that offset: never the swap partition.
+ */
+export function resumeRole(withOffset: boolean, fstab: { spec: string; file: string; vfstype: string }[]): RefRole {
+  if (!withOffset) return { swap: true };
+  const files = fstab.filter((e) => e.vfstype === "swap" && e.spec.startsWith("/") && !e.spec.startsWith("/dev/")).map((e) => e.spec);
+  const mounts = fstab.filter((e) => e.file.startsWith("/") && e.vfstype !== "swap").map((e) => e.file);
+  const holders = new Set(files.map((f) => mounts.filter((m) => m === "/" || f.startsWith(m + "/")).sort((a, b) => b.length - a.length)[0] ?? "/"));
+  // no swap file in fstab, or several on different filesystems: no role, so a hardware name stays unresolved
+  return holders.size === 1 ? { mountpoint: [...holders][0]! } : {};
+}
+
+function cmdlineEdit(r: DeviceResolver, warnings: string[], rootErrors: string[], blockers: string[], fstab: { spec: string; file: string; vfstype: string }[]): CmdlineEdit {
   return {
-    map(key, value) {
+    map(key, value, words) {
       if (key === "cryptopts" && value !== null) return editCryptopts(value, r, warnings, blockers);
       if ((key !== "root" && key !== "resume") || value === null) return undefined;
-      const res = r.resolve(value, key === "root" ? { mountpoint: "/" } : { swap: true });
+      const res = r.resolve(value, key === "root" ? { mountpoint: "/" } : resumeRole(words.some((w) => w.startsWith("resume_offset=")), fstab));
       if (res.kind === "uuid") return res.value;
       if (res.kind === "unresolved") {
         blockers.push(`kernel command line ${key}=${value}: ${res.why}`);
@@ -261,7 +276,8 @@ export async function planDeviceRefs(ctx: FixupContext): Promise<StepPlan> {
   out.changes.push(...(await planMdadmConf(ctx)));
 
   const rootErrors: string[] = [];
-  const edit = cmdlineEdit(r, out.warnings, rootErrors, out.blockers);
+  const fstabNow = ctx.info.fstab;
+  const edit = cmdlineEdit(r, out.warnings, rootErrors, out.blockers, fstabNow);
   const args = await planKernelArgs(ctx.view, edit, "root= and resume= by UUID instead of the source's device names");
   if (rootErrors.length) throw new FixupError("FSTAB_FAILED", [...new Set(rootErrors)].join("; "));
   // GRUB_DISABLE_LINUX_UUID=true makes grub-mkconfig write root=/dev/sdX: the name of the
@@ -291,7 +307,7 @@ export async function planDeviceRefs(ctx: FixupContext): Promise<StepPlan> {
     const v = new ShellVars(rt);
     const cur = v.get("RESUME");
     if (cur) {
-      const res = r.resolve(cur, { swap: true });
+      const res = r.resolve(cur, resumeRole(v.get("RESUME_OFFSET") !== undefined, fstabNow));
       if (res.kind === "uuid" || res.kind === "name") {
         v.set("RESUME", res.value, "");
         out.changes.push({ action: "write", path: resumeFile, content: v.toString(), reason: "resume from the swap device by UUID" });

@@ -2,7 +2,7 @@
 // VMware hardware. Everything that builds an initramfs (dracut, initramfs-tools, mkinitrd)
 // takes its list from here.
 import type { GuestInfo } from "../guest/inspect.ts";
-import type { KnownDevice } from "../fixups/types.ts";
+import type { KnownDevice } from "../guest/devices.ts";
 import type { GuestView } from "../guest/view.ts";
 import type { SystemConfiguration } from "../protocol/schemas.ts";
 import { kernelModules, normModule } from "./modules.ts";
@@ -44,8 +44,8 @@ export interface RootStack {
   crypt: boolean;
 }
 
-export function rootStackOf(info: GuestInfo, devices: KnownDevice[] = []): RootStack {
-  const root = info.fstab.find((e) => e.file === "/");
+export function rootStackOf(info: GuestInfo, devices: KnownDevice[] = [], mountpoint = "/"): RootStack {
+  const root = info.fstab.find((e) => e.file === mountpoint);
   let spec = root?.spec ?? "";
   // UUID=/LABEL= root: what it names tells whether it sits on LVM or md
   const m = /^(UUID|LABEL)=(.*)$/.exec(spec);
@@ -59,6 +59,15 @@ export function rootStackOf(info: GuestInfo, devices: KnownDevice[] = []): RootS
     md: /^\/dev\/md/.test(spec),
     crypt: /^\/dev\/mapper\/(luks-|crypt)/.test(spec),
   };
+}
+
+/**
+ * The stacks the initramfs mounts: the root, and a separate /usr, which dracut (usrmount, or
+ * systemd's fstab generator in the initrd) and initramfs-tools (init) mount from the root's
+ * fstab before switching to it.
+ */
+export function initrdStacks(info: GuestInfo, devices: KnownDevice[] = []): RootStack[] {
+  return [rootStackOf(info, devices), ...(info.fstab.some((e) => e.file === "/usr") ? [rootStackOf(info, devices, "/usr")] : [])];
 }
 
 /** The full list of modules to force into the initramfs, in a stable order. */

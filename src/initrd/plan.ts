@@ -11,7 +11,7 @@ import { FixupError } from "../protocol/codes.ts";
 import { keptImages } from "./image.ts";
 import { dracutFlags, toolVersion } from "./tool-version.ts";
 import { compareKernelVersions } from "./modules.ts";
-import { CONTROLLER_DRIVER, NIC_DRIVER, driversForKernel, normModule, requiredModules, rootStackOf, type KernelDrivers } from "./drivers.ts";
+import { CONTROLLER_DRIVER, NIC_DRIVER, driversForKernel, normModule, initrdStacks, requiredModules, type KernelDrivers } from "./drivers.ts";
 
 /** A rebuild of a generic initramfs can take minutes on a slow disk; a hung one must not block forever. */
 const BUILD_TIMEOUT_MS = 20 * 60_000;
@@ -95,7 +95,7 @@ export async function planInitrd(ctx: FixupContext): Promise<StepPlan> {
   const tool = info.initrdTool;
   if (tool === "none") throw new FixupError("INITRD_TOOL_MISSING", "the guest has no dracut, update-initramfs or mkinitrd, so its initramfs cannot get the VMware disk drivers");
   if (!info.kernels.length) throw new FixupError("INITRD_FAILED", "no installed kernel found (no /lib/modules/<version> with a /boot/vmlinuz-<version>)");
-  const wanted = requiredModules(rootStackOf(info, ctx.devices));
+  const wanted = [...new Set(initrdStacks(info, ctx.devices).flatMap(requiredModules))];
   const controller = CONTROLLER_DRIVER[ctx.inputs.system.target.scsiController];
   const nic = NIC_DRIVER[ctx.inputs.system.target.nicModel];
   const warnings: string[] = [];
