@@ -5,7 +5,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { promisify } from "node:util";
@@ -45,6 +45,7 @@ before(() => {
 });
 after(() => {
   pg.stop();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test("store: migrate --wave queues each migration once, in the table and the queue", async () => {
