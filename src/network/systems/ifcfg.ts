@@ -37,7 +37,8 @@ const interfaces: FileRule = {
       const p = v.get(k);
       if (p !== undefined) v.set(k, renameOne(p, names));
     }
-    for (const k of ["BONDING_OPTS", "TEAM_CONFIG", "TEAM_PORT_CONFIG", "ETHTOOL_OPTS"]) {
+    // and link-local addresses reached through an interface (DNS1=fe80::1%ens3)
+    for (const k of ["BONDING_OPTS", "TEAM_CONFIG", "TEAM_PORT_CONFIG", "ETHTOOL_OPTS", "DNS1", "DNS2", "DNS3", "IPV6_DEFAULTGW", "IPV6_DEFAULTDEV"]) {
       const o = v.get(k);
       if (o !== undefined) v.set(k, renameWords(o, names));
     }

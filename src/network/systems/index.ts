@@ -8,9 +8,10 @@ import { ifupdown } from "./ifupdown.ts";
 import { netplan } from "./netplan.ts";
 import { networkd } from "./networkd.ts";
 import { iftab } from "./iftab.ts";
+import { resolver } from "./resolver.ts";
 import { udev } from "./udev.ts";
 
-export const NET_SYSTEMS = [ifcfg, wicked, nmKeyfile, ifupdown, netplan, networkd, iftab, udev] as const;
+export const NET_SYSTEMS = [ifcfg, wicked, nmKeyfile, ifupdown, netplan, networkd, iftab, resolver, udev] as const;
 
 export type NetSystem = (typeof NET_SYSTEMS)[number]["name"];
 export type { NetworkSystem } from "./system.ts";

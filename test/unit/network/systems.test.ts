@@ -33,7 +33,7 @@ test("every system file is listed in the registry exactly once, under a name of 
   }
   for (const s of declared) assert.equal(NET_SYSTEMS.filter((x) => x === s).length, 1, `${s.name} is in NET_SYSTEMS once`);
   assert.equal(NET_SYSTEMS.length, declared.length, "NET_SYSTEMS lists only the system files");
-  assert.deepEqual([...NET_SYSTEMS.map((s) => s.name)].sort(), ["ifcfg", "iftab", "ifupdown", "netplan", "networkd", "networkmanager", "udev", "wicked"]);
+  assert.deepEqual([...NET_SYSTEMS.map((s) => s.name)].sort(), ["ifcfg", "iftab", "ifupdown", "netplan", "networkd", "networkmanager", "resolver", "udev", "wicked"]);
 });
 
 // one file per system, each configuring the source NIC ens3 (52:54:00:00:00:03)
@@ -46,6 +46,7 @@ const GUEST: Record<string, string> = {
   "etc/netplan/50.yaml": "network:\n  ethernets:\n    ens3:\n      dhcp4: true\n",
   "etc/systemd/network/20-ens3.network": "[Match]\nName=ens3\n[Network]\nDHCP=yes\n",
   "etc/iftab": "ens3 mac 52:54:00:00:00:03\n",
+  "etc/dhcp/dhclient-ens3.conf": "send host-name \"h\";\n",
   "etc/udev/rules.d/70-persistent-net.rules": 'SUBSYSTEM=="net", ACTION=="add", ATTR{address}=="52:54:00:00:00:03", NAME="ens3"\n',
 };
 
