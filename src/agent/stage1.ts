@@ -8,7 +8,7 @@ import { DiskView } from "../guest/view.ts";
 import { inspectGuest, type GuestInfo } from "../guest/inspect.ts";
 import { devicesFromInventory, mergeDevices } from "../guest/devices.ts";
 import { selectSteps } from "../fixups/index.ts";
-import type { KnownDevice } from "../fixups/types.ts";
+import type { KnownDevice } from "../guest/devices.ts";
 import { runSteps, undoPreviousRun, type RunOutcome } from "../engine/run.ts";
 import { chrootRunner, type ExecRunner } from "../engine/exec.ts";
 import type { DiskAccess } from "../bootloader/boot-area.ts";

@@ -1,9 +1,9 @@
 // Checks made before the first change: the root is writable and / and /boot have room for
 // a new initramfs per kernel plus the backups of the old ones. Stopping here leaves the guest
 // untouched; running out of space half-way through an initramfs rebuild would not.
-import { constants as C } from "node:fs";
-import { access, statfs, stat } from "node:fs/promises";
+import { statfs, stat } from "node:fs/promises";
 import { FixupError } from "../protocol/codes.ts";
+import { notWritable } from "../guest/writable.ts";
 import { OverlayView } from "../guest/view.ts";
 import type { FixupContext, FixupStep } from "./types.ts";
 
@@ -29,15 +29,6 @@ async function freeOf(path: string): Promise<{ free: number; dev: number }> {
   return { free: s.bavail * s.bsize, dev: (await stat(path)).dev };
 }
 
-/** Undefined when the root is writable, else why not (EROFS on a read-only mount). */
-export async function notWritable(root: string): Promise<string | undefined> {
-  try {
-    await access(root, C.W_OK);
-    return undefined;
-  } catch (e) {
-    return `the guest root ${root} is not writable (${(e as NodeJS.ErrnoException).code ?? String(e)}): mount it read-write`;
-  }
-}
 
 export async function checkPreflight(ctx: FixupContext): Promise<void> {
   const guest = ctx.view.root;

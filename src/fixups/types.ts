@@ -6,20 +6,10 @@ import type { StepPlan } from "../engine/changes.ts";
 import type { GuestView } from "../guest/view.ts";
 import type { GuestInfo } from "../guest/inspect.ts";
 import type { Logger } from "../util/log.ts";
+import type { KnownDevice } from "../guest/devices.ts";
 
-/** A block device as the fixup knows it: its source name and what identifies it now. */
-export interface KnownDevice {
-  /** The device name on the source (/dev/vda1). */
-  source: string;
-  /** The device name in the fixup VM / target (/dev/sda1), when known. */
-  target?: string;
-  uuid?: string;
-  partuuid?: string;
-  label?: string;
-  fsType?: string;
-  /** Where the facts came from: blkid on the attached disk, or the source inventory. */
-  from: "blkid" | "inventory";
-}
+export type { KnownDevice };
+
 
 export interface FixupContext {
   view: GuestView;

@@ -2,7 +2,20 @@
 // system-configuration.json. blkid on the attached disks, where there are any, is merged in
 // on top by the mount code (it is the stronger evidence).
 import type { Inputs } from "../protocol/inputs.ts";
-import type { KnownDevice } from "../fixups/types.ts";
+
+/** A block device as stage 1 knows it: its source name and what identifies it now. */
+export interface KnownDevice {
+  /** The device name on the source (/dev/vda1). */
+  source: string;
+  /** The device name in the fixup VM / target (/dev/sda1), when known. */
+  target?: string;
+  uuid?: string;
+  partuuid?: string;
+  label?: string;
+  fsType?: string;
+  /** Where the facts came from: blkid on the attached disk, or the source inventory. */
+  from: "blkid" | "inventory";
+}
 
 export function devicesFromInventory(inputs: Inputs): KnownDevice[] {
   return (inputs.system.source.blockDevices ?? []).map((b) => ({

@@ -6,7 +6,7 @@ import { basename, join } from "node:path";
 import { FixupError } from "../protocol/codes.ts";
 import type { Inputs } from "../protocol/inputs.ts";
 import type { ReplicaDiskMap } from "../protocol/schemas.ts";
-import type { KnownDevice } from "../fixups/types.ts";
+import type { KnownDevice } from "../guest/devices.ts";
 import { bootDisk, partitionName, splitPartition } from "./discover-names.ts";
 
 /** SCSI host drivers of the controllers a VMware VM can have. */
