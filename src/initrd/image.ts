@@ -14,10 +14,12 @@ import { ShellVars } from "../formats/shell-vars.ts";
 import { Fstab } from "../formats/fstab.ts";
 import { SOURCE_STYLE_NAME } from "../guest/discover-names.ts";
 import type { GuestView } from "../guest/view.ts";
-import type { FixupContext, KnownDevice } from "../fixups/types.ts";
+import type { FixupContext } from "../fixups/types.ts";
+import type { KnownDevice } from "../guest/devices.ts";
 import { PERSISTENT_NET } from "../network/pin.ts";
 import { normModule } from "./drivers.ts";
 import { CpioReader, type CpioKind } from "./cpio.ts";
+import { MDADM_CONFS } from "../fixups/mdadm.ts";
 
 export type Compression = "none" | "gzip" | "zstd" | "xz" | "lzma" | "lz4" | "bzip2" | "lzo";
 
@@ -341,9 +343,15 @@ export async function imageVerdict(view: GuestView, path: string, version: strin
   if (!bytes) return { keep: false, why: "there is no image" };
   const dirs = modulesDirOf(version);
   try {
-    const img = await readInitramfs(bytes, (n) => isReferenceFile(n) || isCopiedConfig(n) || dirs.some((d) => n === `${d}/modules.dep` || n === `${d}/modules.builtin`));
+    const img = await readInitramfs(bytes, (n) => isReferenceFile(n) || isCopiedConfig(n) || MDADM_CONFS.includes(`/${n}`) || dirs.some((d) => n === `${d}/modules.dep` || n === `${d}/modules.builtin`));
     const v = judgeImage(img, version, modules, current);
     if (!v.keep) return v;
+    // the initramfs assembles md arrays from its own copy of mdadm.conf: one that is not the
+    // guest's as it is now (arrays by UUID, see fixups/mdadm.ts) must not stay
+    for (const conf of MDADM_CONFS) {
+      const inImage = img.files.get(conf.slice(1));
+      if (inImage && !inImage.equals((await view.readBytes(conf)) ?? Buffer.alloc(0))) return { keep: false, why: `its ${conf} is not the guest's (md arrays by UUID)` };
+    }
     const stale = await staleConfig(view, img);
     return stale ? { keep: false, why: stale } : v;
   } catch (e) {
