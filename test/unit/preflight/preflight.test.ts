@@ -70,16 +70,17 @@ test("preflight writes nothing and starts no process on a tree", async () => {
 });
 
 test("a leftover that stops the boot blocks, with its file and line; the CLI exits 1", async () => {
-  const d = await sampleWith({ "etc/mdadm/mdadm.conf": "# arrays\nDEVICE /dev/vd*\nARRAY /dev/md0 UUID=1:2:3:4 devices=/dev/vda1,/dev/vdb1\n" });
+  // a systemd mount unit: no step rewrites it, so only the audit can see it
+  const d = await sampleWith({ "etc/systemd/system/srv-backup.mount": "[Unit]\nDescription=backup\n\n[Mount]\nWhat=/dev/vdb2\nWhere=/srv/backup\nType=ext4\n\n[Install]\nWantedBy=local-fs.target\n" });
   try {
     const r = await runPreflight({ root: d });
     assert.equal(r.verdict, "blocked");
     const b = r.findings.filter((f) => f.code === "LEFTOVER_BLOCKER");
-    assert.deepEqual(b.map((f) => `${f.file}:${f.line}`), ["/etc/mdadm/mdadm.conf:2", "/etc/mdadm/mdadm.conf:3", "/etc/mdadm/mdadm.conf:3"]);
+    assert.deepEqual(b.map((f) => `${f.file}:${f.line}`), ["/etc/systemd/system/srv-backup.mount:5"]);
     const cli = spawnSync(process.execPath, [CLI, "preflight", "--root", d], { encoding: "utf8" });
     assert.equal(cli.status, 1, cli.stderr);
     assert.match(cli.stdout, /^preflight: blocked/);
-    assert.match(cli.stdout, /blocker LEFTOVER_BLOCKER \/etc\/mdadm\/mdadm.conf:2/);
+    assert.match(cli.stdout, /blocker LEFTOVER_BLOCKER \/etc\/systemd\/system\/srv-backup.mount:5/);
   } finally {
     await removeTree(d);
   }
