@@ -3,7 +3,7 @@
 import { posix } from "node:path";
 import { InterfacesFile } from "../../formats/interfaces.ts";
 import type { GuestView } from "../../guest/view.ts";
-import { renameWords, replaceMacs } from "../names.ts";
+import { isPattern, namesToAdd, renameWords, replaceMacs } from "../names.ts";
 import { netSystem, rewriteFiles, vlanParent, words, type NetKind } from "./system.ts";
 
 const INTERFACES = "/etc/network/interfaces";
@@ -50,6 +50,8 @@ export const ifupdown = netSystem({
     for (const file of await ifupdownFiles(view)) {
       const f = new InterfacesFile((await view.readText(file))!);
       for (const m of f.marks()) add(m.name.split(":")[0], file);
+      // mapping stanzas choose the logical interface for every NIC their patterns match
+      for (const l of f.lines) if (l.kind === "mapping") for (const p of l.words.slice(1)) if (isPattern(p)) add(p, file);
       for (const s of f.stanzas()) {
         if (s.kind !== "iface") continue;
         const name = s.name.split(":")[0]!;
@@ -70,7 +72,12 @@ export const ifupdown = netSystem({
     list: ifupdownFiles,
     edit(before, _file, r) {
       const f = new InterfacesFile(before);
-      f.editLines((raw) => replaceMacs(renameWords(raw, r.names), r.macs));
+      f.editLines((raw, line) => {
+        const out = replaceMacs(renameWords(raw, r.names), r.macs);
+        // "mapping ens*" takes several patterns: the new names join them, the old stay
+        const add = line.kind === "mapping" ? namesToAdd(line.words.slice(1), r.names) : [];
+        return add.length ? `${out.replace(/\s+$/, "")} ${add.join(" ")}` : out;
+      });
       return { after: f.toString(), why: `stanzas and lines that name ${[...r.names.keys()].filter((n) => before.includes(n)).join(", ") || "the NICs"} follow the new names` };
     },
   }),

@@ -163,3 +163,17 @@ test("teams (DEVICETYPE=Team), iftab/mactab and .link files: kinds, MACs and wha
     await removeTree(d);
   }
 });
+
+test("ifupdown: a mapping stanza's patterns configure the NICs and gain their new names", async () => {
+  const d = await tree({ "etc/network/interfaces": "mapping ens*\n    script /usr/local/sbin/map-scheme\n\niface lan inet dhcp\n" });
+  try {
+    const ifs = await inspectNetwork(view(d));
+    const r = resolveNics(ifs, inputs([{ sourceMac: "52:54:00:00:00:03", targetMac: "00:50:56:00:00:01" }], [{ name: "ens3", mac: "52:54:00:00:00:03", kind: "physical" }]));
+    assert.equal(r.nics[0]!.configured, true);
+    const { ifupdown } = await import("../../../src/network/systems/ifupdown.ts");
+    const out = await ifupdown.rewrite(view(d), { renames: renamesOf(r.nics), renameNics: true });
+    assert.equal(out.edits![0]!.after.split("\n")[0], "mapping ens* eth0");
+  } finally {
+    await removeTree(d);
+  }
+});
