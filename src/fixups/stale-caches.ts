@@ -6,7 +6,7 @@ const STALE = [
   { path: "/etc/blkid.tab", why: "blkid cache of the source's device names" },
   { path: "/etc/blkid/blkid.tab", why: "blkid cache of the source's device names" },
   { path: "/etc/lvm/cache/.cache", why: "LVM device cache of the source's disks" },
-  { path: "/etc/lvm/devices/system.devices", why: "LVM devices file lists the source's disks by their old IDs (RHEL 9 hangs at boot)" },
+  { path: "/etc/lvm/devices/system.devices", why: "LVM devices file lists the source's disks by their old IDs (LVM with a devices file, the default since lvm2 2.03.12, scans nothing else and the boot hangs)" },
 ];
 
 export const staleCaches: FixupStep = {

@@ -360,19 +360,16 @@ tools_present() {
 	return 1
 }
 
-os_field() {
-	[ -f /etc/os-release ] || return 0
-	sed -n "s/^$1=//p" /etc/os-release | sed -n '$p' | tr -d '"'"'"
-}
+# osam-include: os-detect.sh
 
 # Directories of the medium to take packages from, most specific first:
 # <kind>/<id>-<major>, <kind>/<id>, <kind>/el<major> (rpm), <kind>.
 package_dirs() {
-	pd_id=$(os_field ID)
-	pd_ver=$(os_field VERSION_ID)
-	if [ -z "$pd_id" ] && [ -f /etc/redhat-release ]; then
-		pd_id=rhel
-		pd_ver=$(sed -n 's/.*release \([0-9][0-9]*\).*/\1/p' /etc/redhat-release | sed -n '1p')
+	os_detect ''
+	pd_id='' pd_ver=''
+	if [ -n "$OS_FROM" ]; then
+		pd_id=$OS_ID
+		pd_ver=$OS_VERSION
 	fi
 	pd_major=${pd_ver%%.*}
 	[ -n "$pd_id" ] && [ -n "$pd_major" ] && echo "$MEDIA/$1/$pd_id-$pd_major"
