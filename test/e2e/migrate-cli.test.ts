@@ -129,6 +129,6 @@ test(`osam-fixup migrate drives the ${variant} migration end to end on QEMU`, { 
   assert.deepEqual(m.ipv4, { eth0: [img.meta.nics[0]!.ipv4] }, `addresses ${at}`);
   assert.equal(m.defaultTarget, defaultTarget, `default target ${at}`);
   assertStage2Gone(m, at);
-  assertCleanBoot(m, at);
-  assertToolsRun(m, at);
+  assertCleanBoot(m, at, "qemu");
+  assertToolsRun(m, at, "qemu");
 });

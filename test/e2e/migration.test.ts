@@ -74,11 +74,11 @@ for (const variant of selectedVariants()) {
     });
     await t.test("the boot finished running, with no failed unit", () => {
       assert.ok(m, noMarker());
-      assertCleanBoot(m, at);
+      assertCleanBoot(m, at, "qemu");
     });
     await t.test("open-vm-tools is installed and vmtoolsd runs", () => {
       assert.ok(m, noMarker());
-      assertToolsRun(m, at);
+      assertToolsRun(m, at, "qemu");
     });
     t.diagnostic(`timings (s): ${JSON.stringify(run.timings)}; run directory ${run.runDir}`);
   });

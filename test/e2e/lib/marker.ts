@@ -81,7 +81,7 @@ export function parseMarker(serial: string): Marker | undefined {
 }
 
 /** What stage 2 keeps in the guest: the records (status, README, journal, backups). */
-const KEPT = new Set([posix.dirname(GUEST_DATA_DIR), GUEST_DATA_DIR, GUEST_JOURNAL, GUEST_BACKUP_DIR, stage2Path("status"), stage2Path("readme"), stage2Path("foreignTools")]);
+const KEPT = new Set([posix.dirname(GUEST_DATA_DIR), GUEST_DATA_DIR, GUEST_JOURNAL, GUEST_BACKUP_DIR, stage2Path("status"), stage2Path("readme"), stage2Path("foreignTools"), stage2Path("result")]);
 
 /** What stage 1 installed for stage 2 and is still in the guest: the script, its units, the manifest, the state files. */
 export function stage2Leftovers(m: Marker): string[] {
@@ -93,12 +93,30 @@ export function assertStage2Gone(m: Marker, at: string): void {
   assert.match(m.stage2Status, /^done\b/, `the sentinel's status is "${m.stage2Status}" ${at}`);
 }
 
-export function assertCleanBoot(m: Marker, at: string): void {
-  assert.deepEqual(m.failed, [], `failed units ${at}`);
-  assert.equal(m.state, "running", `system state ${at}`);
+/**
+ * Where the migrated guest runs. QEMU's vmport answers the VMware backdoor's version query, so
+ * systemd-detect-virt says vmware and systemd starts open-vm-tools.service, but it has no
+ * GuestRPC channel, and vmtoolsd exits with status 1 at once (seen in the deb12-itools e2e on
+ * 2026-11-30: "Started open-vm-tools.service", then "Main process exited, code=exited,
+ * status=1/FAILURE"). On QEMU the checks take that one exit, with that evidence, and nothing else.
+ */
+export type Hypervisor = "qemu" | "vmware";
+
+/** open-vm-tools.service was started by systemd (its VMware condition held) and vmtoolsd then exited 1. */
+function toolsStartedThenExited(m: Marker): boolean {
+  return /ConditionResult=yes/.test(m.toolsUnit) && /Started open-vm-tools\.service/.test(m.toolsLog) && /status=1\/FAILURE/.test(m.toolsLog);
 }
 
-export function assertToolsRun(m: Marker, at: string): void {
+export function assertCleanBoot(m: Marker, at: string, on: Hypervisor): void {
+  const excused = on === "qemu" && toolsStartedThenExited(m) ? ["open-vm-tools.service"] : [];
+  const failed = m.failed.filter((u) => !excused.includes(u));
+  assert.deepEqual(failed, [], `failed units ${at}`);
+  // degraded only by the one failure QEMU causes
+  assert.equal(m.state, m.failed.length === failed.length ? "running" : "degraded", `system state ${at}`);
+}
+
+export function assertToolsRun(m: Marker, at: string, on: Hypervisor): void {
   assert.equal(m.toolsPackage, "install ok installed", `open-vm-tools package ${at}`);
-  assert.equal(m.vmtoolsd, "yes", `vmtoolsd does not run; open-vm-tools.service: ${m.toolsUnit}; its journal: ${m.toolsLog} ${at}`);
+  if (m.vmtoolsd === "yes") return;
+  assert.ok(on === "qemu" && toolsStartedThenExited(m), `vmtoolsd does not run; open-vm-tools.service: ${m.toolsUnit}; its journal: ${m.toolsLog} ${at}`);
 }

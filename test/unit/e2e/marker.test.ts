@@ -25,6 +25,9 @@ interface Guest {
   files?: string[];
   links?: Record<string, string>;
   status?: string;
+  /** systemctl show of the tools unit (space-separated KEY=value) and its journal ("|"-separated lines) */
+  toolsUnit?: string;
+  toolsLog?: string;
 }
 
 const STUBS: Record<string, string> = {
@@ -32,14 +35,14 @@ const STUBS: Record<string, string> = {
 *is-system-running*) echo "$E2E_STATE" ;;
 *--failed*) for u in $E2E_FAILED; do echo "$u loaded failed failed x"; done ;;
 get-default) echo multi-user.target ;;
-show*) printf 'ActiveState=active\\nSubState=running\\nResult=success\\nConditionResult=yes\\n' ;;
+show*) if [ -n "\${E2E_TOOLS_UNIT:-}" ]; then printf '%s\\n' "$E2E_TOOLS_UNIT" | tr ' ' '\\n'; else printf 'ActiveState=active\\nSubState=running\\nResult=success\\nConditionResult=yes\\n'; fi ;;
 poweroff) : ;;
 esac`,
   ip: `echo "2: eth0    inet 192.0.2.10/24 brd 192.0.2.255 scope global eth0\\       valid_lft forever preferred_lft forever"`,
   findmnt: `case "$*" in *SOURCE*) echo /dev/sda1 ;; *FSTYPE*) echo ext4 ;; *) echo rw,relatime ;; esac`,
   "systemd-detect-virt": "echo vmware",
   "dpkg-query": `printf '%s' "$E2E_TOOLS_PKG"`,
-  journalctl: `echo 'vmtoolsd started'; echo 'a "quoted" line'`,
+  journalctl: `if [ -n "\${E2E_TOOLS_LOG+x}" ]; then printf '%s' "$E2E_TOOLS_LOG" | tr '|' '\\n'; else echo 'vmtoolsd started'; echo 'a "quoted" line'; fi`,
   sleep: ":",
 };
 
@@ -81,6 +84,8 @@ async function runMarker(g: Guest): Promise<{ m: Marker | undefined; out: string
         E2E_STATE: g.state ?? "running",
         E2E_FAILED: (g.failed ?? []).join(" "),
         E2E_TOOLS_PKG: g.toolsPackage ?? "install ok installed",
+        ...(g.toolsUnit !== undefined ? { E2E_TOOLS_UNIT: g.toolsUnit } : {}),
+        ...(g.toolsLog !== undefined ? { E2E_TOOLS_LOG: g.toolsLog } : {}),
       },
       extendEnv: false,
       timeout: 60_000,
@@ -103,8 +108,8 @@ test("a clean guest: the marker parses and passes every after-stage-2 check", as
   assert.ok(m.osamTree.includes(GUEST_BACKUP_DIR), "the backup directory is listed");
   assert.ok(!m.osamTree.some((p) => p.startsWith(`${GUEST_BACKUP_DIR}/`)), "the backups themselves are not");
   assertStage2Gone(m, "");
-  assertCleanBoot(m, "");
-  assertToolsRun(m, "");
+  assertCleanBoot(m, "", "vmware");
+  assertToolsRun(m, "", "vmware");
 });
 
 test("the sentinel script, the manifest, a state file or a unit link left behind fail the check", async () => {
@@ -130,17 +135,35 @@ test("a degraded boot and a failed unit fail the check", async () => {
   const { m } = await runMarker({ state: "degraded", failed: ["open-vm-tools.service"] });
   assert.ok(m);
   assert.deepEqual(m.failed, ["open-vm-tools.service"]);
-  assert.throws(() => assertCleanBoot(m, ""), /failed units/);
+  assert.throws(() => assertCleanBoot(m, "", "vmware"), /failed units/);
+  // on QEMU too, without the evidence that systemd started the tools and vmtoolsd exited 1
+  assert.throws(() => assertCleanBoot(m, "", "qemu"), /failed units/);
   const starting = (await runMarker({ state: "starting" })).m;
   assert.ok(starting);
-  assert.throws(() => assertCleanBoot(starting, ""), /system state/);
+  assert.throws(() => assertCleanBoot(starting, "", "vmware"), /system state/);
+});
+
+test("on QEMU only vmtoolsd's own exit is excused, with its evidence; any other failure still fails", async () => {
+  const qemuLog = "Started open-vm-tools.service - Service for virtual machines hosted on VMware.|open-vm-tools.service: Main process exited, code=exited, status=1/FAILURE|";
+  const exited = (await runMarker({ state: "degraded", failed: ["open-vm-tools.service"], vmtoolsd: false, toolsLog: qemuLog, toolsUnit: "Result=exit-code ActiveState=failed SubState=failed ConditionResult=yes" })).m;
+  assert.ok(exited);
+  assertCleanBoot(exited, "", "qemu");
+  assertToolsRun(exited, "", "qemu");
+  assert.throws(() => assertToolsRun(exited, "", "vmware"), /vmtoolsd does not run/);
+  const another = (await runMarker({ state: "degraded", failed: ["open-vm-tools.service", "networking.service"], vmtoolsd: false, toolsLog: qemuLog, toolsUnit: "Result=exit-code ActiveState=failed SubState=failed ConditionResult=yes" })).m;
+  assert.ok(another);
+  assert.throws(() => assertCleanBoot(another, "", "qemu"), /failed units/);
+  const notStarted = (await runMarker({ state: "running", vmtoolsd: false, toolsLog: "", toolsUnit: "Result=success ActiveState=inactive SubState=dead ConditionResult=no" })).m;
+  assert.ok(notStarted);
+  assert.throws(() => assertToolsRun(notStarted, "", "qemu"), /vmtoolsd does not run/);
 });
 
 test("tools not installed, or vmtoolsd not running, fail the check", async () => {
   const notRunning = (await runMarker({ vmtoolsd: false })).m;
   assert.ok(notRunning);
-  assert.throws(() => assertToolsRun(notRunning, ""), /vmtoolsd does not run; open-vm-tools\.service: ActiveState=active/);
+  assert.throws(() => assertToolsRun(notRunning, "", "vmware"), /vmtoolsd does not run; open-vm-tools\.service: ActiveState=active/);
+  assert.throws(() => assertToolsRun(notRunning, "", "qemu"), /vmtoolsd does not run/);
   const notInstalled = (await runMarker({ toolsPackage: "" })).m;
   assert.ok(notInstalled);
-  assert.throws(() => assertToolsRun(notInstalled, ""), /open-vm-tools package/);
+  assert.throws(() => assertToolsRun(notInstalled, "", "qemu"), /open-vm-tools package/);
 });
