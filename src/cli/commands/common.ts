@@ -4,7 +4,8 @@ import { resolve } from "node:path";
 import { FixupError } from "../../protocol/codes.ts";
 import { loadInputs, type Inputs } from "../../protocol/inputs.ts";
 import { ALL_STEPS } from "../../fixups/index.ts";
-import { UsageError } from "../args.ts";
+import { UsageError, str } from "../args.ts";
+import { chooseStore, StoreChoiceError } from "../../manager/store/open.ts";
 
 export function checkRoot(root: string): string {
   const abs = resolve(root);
@@ -29,3 +30,13 @@ export async function inputsFrom(dir: string): Promise<Inputs> {
 }
 
 export const STEP_HELP = `Steps, in order (for --only and --skip):\n${ALL_STEPS.map((s) => `  ${s.name.padEnd(18)} ${s.title}${s.fatal ? " [fatal]" : ""}`).join("\n")}`;
+
+/** The state store --store (or OSAM_STORE) names; a bad one is a usage error. */
+export function storeArg(v: unknown, usage: string): ReturnType<typeof chooseStore> {
+  try {
+    return chooseStore(str(v));
+  } catch (e) {
+    if (e instanceof StoreChoiceError) throw new UsageError(`${e.message}\n\n${usage}`);
+    throw e;
+  }
+}

@@ -3,12 +3,13 @@ import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { Manager, type ManagerEvent } from "../../manager/manager.ts";
 import { Progress } from "../../manager/progress.ts";
-import { chooseStore, describeUrl, StoreChoiceError } from "../../manager/store/open.ts";
+import { describeUrl } from "../../manager/store/open.ts";
 import { PgStore } from "../../manager/store/postgres.ts";
 import { ensureQueue, queueName, startQueue } from "../../manager/store/queue.ts";
 import { STEP_NAMES } from "../../manager/steps.ts";
 import { VERSION } from "../../version.ts";
 import { type Command, UsageError, noPositionals, parse, str } from "../args.ts";
+import { storeArg } from "./common.ts";
 import { createDriver, DRIVER_ARGS, DRIVER_USAGE, driverNameOf, driverOptionsOf } from "./driver-options.ts";
 import { DEFAULT_LOG_DIR, DEFAULT_STATE_DIR } from "./migrate.ts";
 import { DEFAULT_LEASE_S } from "./wave.ts";
@@ -71,13 +72,7 @@ export const managerCommand: Command = {
       return 0;
     }
     noPositionals(positionals, usage);
-    let store;
-    try {
-      store = chooseStore(str(values.store));
-    } catch (e) {
-      if (e instanceof StoreChoiceError) throw new UsageError(`${e.message}\n\n${usage}`);
-      throw e;
-    }
+    const store = storeArg(values.store, usage);
     if (store.kind !== "postgres") throw new UsageError(`a worker needs a PostgreSQL store: --store postgres://… or OSAM_STORE (one host without a database: osam-fixup migrate)\n\n${usage}`);
     const concurrency = Number(str(values.concurrency) ?? "4");
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`--concurrency must be a positive integer\n\n${usage}`);

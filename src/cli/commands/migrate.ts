@@ -5,8 +5,8 @@ import { Progress } from "../../manager/progress.ts";
 import { loadSpec, preflightGate, SpecError } from "../../manager/spec.ts";
 import { StateError } from "../../manager/state.ts";
 import { STEP_NAMES } from "../../manager/steps.ts";
-import { chooseStore, StoreChoiceError } from "../../manager/store/open.ts";
 import { type Command, UsageError, parse, str } from "../args.ts";
+import { storeArg } from "./common.ts";
 import { DRIVER_ARGS, DRIVER_USAGE, driverNameOf, driverOptionsOf } from "./driver-options.ts";
 import { enqueueWave } from "./wave.ts";
 
@@ -82,13 +82,7 @@ export const migrateCommand: Command = {
     const ids = (values.id as string[] | undefined) ?? [];
     if (ids.length && !values.resume) throw new UsageError(`--id goes with --resume\n\n${usage}`);
     if (!values.resume && positionals.length === 0) throw new UsageError(`give at least one migration spec, or --resume\n\n${usage}`);
-    let store;
-    try {
-      store = chooseStore(str(values.store));
-    } catch (e) {
-      if (e instanceof StoreChoiceError) throw new UsageError(`${e.message}\n\n${usage}`);
-      throw e;
-    }
+    const store = storeArg(values.store, usage);
     if (!values.resume) {
       // a spec that carries a blocked preflight report is refused before anything starts
       const refusals: string[] = [];

@@ -1,9 +1,10 @@
 import { resolve } from "node:path";
-import { chooseStore, describeUrl, StoreChoiceError } from "../../manager/store/open.ts";
+import { describeUrl } from "../../manager/store/open.ts";
 import { createPool } from "../../manager/store/postgres.ts";
 import { fileStatus, pgStatus, renderStatus, type StatusReport } from "../../manager/store/status.ts";
 import { SchemaTooNewError, SCHEMA_VERSION } from "../../manager/store/schema.ts";
 import { type Command, UsageError, noPositionals, parse, str } from "../args.ts";
+import { storeArg } from "./common.ts";
 import { DEFAULT_STATE_DIR } from "./migrate.ts";
 
 const usage = `Usage: osam-fixup status [--store STORE] [--wave NAME] [--json]
@@ -30,13 +31,7 @@ export const statusCommand: Command = {
       return 0;
     }
     noPositionals(positionals, usage);
-    let store;
-    try {
-      store = chooseStore(str(values.store));
-    } catch (e) {
-      if (e instanceof StoreChoiceError) throw new UsageError(`${e.message}\n\n${usage}`);
-      throw e;
-    }
+    const store = storeArg(values.store, usage);
     const wave = str(values.wave) ?? null;
     let r: StatusReport;
     if (store.kind === "files") {
