@@ -26,7 +26,8 @@ export interface Resolution {
   warnings: string[];
 }
 
-const PHYSICAL = (i: NetInterfaceInfo) => !i.pattern && (i.kind === undefined || i.kind === "ethernet") && i.parent === undefined && !/[.:]/.test(i.name);
+/** A NIC of its own in the guest's configuration: not a bond, bridge, VLAN, alias or name pattern. */
+export const PHYSICAL = (i: NetInterfaceInfo) => !i.pattern && (i.kind === undefined || i.kind === "ethernet") && i.parent === undefined && !/[.:]/.test(i.name);
 const CONFIGURED = (i: NetInterfaceInfo | undefined) => Boolean(i?.configs.some((c) => c.system !== "udev"));
 type SourceIface = NonNullable<Inputs["system"]["source"]["interfaces"]>[number];
 
@@ -35,7 +36,7 @@ type SourceIface = NonNullable<Inputs["system"]["source"]["interfaces"]>[number]
  * it, else what the guest's configuration makes of the name (a bridge, bond, team or VLAN
  * carries its port's MAC and is listed before it).
  */
-function physicalSource(i: SourceIface, byName: ReadonlyMap<string, NetInterfaceInfo>): boolean {
+export function physicalSource(i: SourceIface, byName: ReadonlyMap<string, NetInterfaceInfo>): boolean {
   if (i.kind !== undefined) return i.kind === "physical";
   const g = byName.get(i.name);
   return g === undefined ? !/[.:]/.test(i.name) : PHYSICAL(g);

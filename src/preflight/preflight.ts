@@ -12,7 +12,7 @@ import { inspectGuest, type GuestInfo } from "../guest/inspect.ts";
 import { SOURCE_STYLE_NAME, splitPartition } from "../guest/discover-names.ts";
 import { CONTROLLER_DRIVER, NIC_DRIVER } from "../initrd/drivers.ts";
 import { bootChoice, kernelFits } from "../initrd/modules.ts";
-import { resolveNics } from "../network/mapping.ts";
+import { PHYSICAL, physicalSource, resolveNics } from "../network/mapping.ts";
 import { CODES } from "../protocol/codes.ts";
 import type { Inputs } from "../protocol/inputs.ts";
 import { type Finding, type PreflightReport, verdictOf } from "../protocol/preflight.ts";
@@ -57,20 +57,17 @@ export function diskMapFor(source: Source, info: GuestInfo): ReplicaDiskMap {
 export function nicMapFor(source: Source, info: GuestInfo): NetworkInterfaceMap {
   const seen = new Set<string>();
   const nics: { sourceMac: string; sourceName: string }[] = [];
-  const physical = (name: string) => {
-    const i = info.network.find((n) => n.name === name);
-    return !i || ((i.kind === undefined || i.kind === "ethernet") && i.parent === undefined && !/[.:]/.test(name));
-  };
+  const byName = new Map(info.network.map((n) => [n.name, n]));
   for (const i of source.interfaces ?? []) {
-    // collect's kind when it recorded one; a bond member's own MAC, not the bond's it carries
+    // a bond member's own MAC, not the bond's it carries
     const mac = i.permanentMac ?? i.mac;
-    if (!mac || i.name === "lo" || (i.kind !== undefined ? i.kind !== "physical" : !physical(i.name)) || seen.has(mac.toLowerCase())) continue;
+    if (!mac || i.name === "lo" || !physicalSource(i, byName) || seen.has(mac.toLowerCase())) continue;
     seen.add(mac.toLowerCase());
     nics.push({ sourceMac: mac, sourceName: i.name });
   }
   if (!source.interfaces?.length) {
     for (const n of info.network) {
-      if (!n.mac || !physical(n.name) || seen.has(n.mac.toLowerCase())) continue;
+      if (!n.mac || !PHYSICAL(n) || seen.has(n.mac.toLowerCase())) continue;
       seen.add(n.mac.toLowerCase());
       nics.push({ sourceMac: n.mac, sourceName: n.name });
     }
