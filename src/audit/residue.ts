@@ -277,7 +277,8 @@ function judge(lo: Leftover, line: string, ctx: LineContext, net: boolean): void
     return;
   }
   if (f === "/etc/fstab") {
-    if (fields[0] !== lo.ref && !fields[0]?.includes(lo.ref)) return;
+    // only the device field mounts: "-/dev/vdc1" or a mount point that holds the name is no reference
+    if (fields[0] !== lo.ref) return;
     const mp = fields[1] ?? "";
     if (BOOT_MOUNTS.has(mp)) block(`${mp} is mounted from it: the boot stops`);
     else if (!NOFAIL(fields[3])) block(`${mp === "none" || fields[2] === "swap" ? "swap" : mp} is mounted from it without nofail: the boot waits, then stops in emergency mode`);

@@ -165,7 +165,10 @@ write_result() {
 		printf '"targetRestored":%s,"consoleSecured":%s,"guestState":%s,"powerOff":%s,' "$TARGET_RESTORED" "$CONSOLE_SECURED" "$(json_str "$4")" "$(json_str "$POWER")"
 		printf '"warnings":%s,"startedAt":%s,"finishedAt":%s,"log":%s}\n' "$(json_warnings)" "$(json_str "$STARTED")" "$(json_str "$(now)")" "$(json_str "$LOG")"
 	} >"$RESULT.tmp" || log "could not write $RESULT.tmp"
-	mv -f "$RESULT.tmp" "$RESULT" || log "could not write $RESULT"
+	mv -f "$RESULT.tmp" "$RESULT" || {
+		log "could not write $RESULT"
+		rm -f "$RESULT.tmp"
+	}
 	sync 2>/dev/null || true
 	log "stage 2 result: $1 ($2): $3"
 }
@@ -193,6 +196,10 @@ on_exit() {
 	oe_rc=$1
 	trap - EXIT
 	[ -n "$FINISHED" ] && [ "$oe_rc" = 0 ] && exit 0
+	if [ -n "$FINISHED" ] && [ "$POWER" = requested ] && [ "$oe_rc" -gt 128 ]; then
+		# the shutdown that power_off asked for stops this service: that is the power-off itself
+		exit 0
+	fi
 	if [ -n "$FINISHED" ]; then
 		# restored and cleaned up, but the power-off did not happen
 		POWER=failed
@@ -696,6 +703,9 @@ main() {
 	remove_owned
 	checkpoint cleaned-up
 	emit_result
+	# The shutdown stops this service with SIGTERM while power_off may still be running: from
+	# here a signal means the power-off is under way, and must not rewrite the result.
+	trap '' HUP INT
 	# a failure from here on is reported by on_exit as a power-off that did not happen
 	power_off || exit 1
 }

@@ -15,7 +15,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { WATCHDOG_NAME, WATCHDOG_SERVICE_PATH, WATCHDOG_TIMER_PATH, WATCHDOG_WANTS } from "../../../src/fixups/sentinel.ts";
-import { CONSOLE_WATCHDOG_SECONDS, NO_PASSWORD_DROPINS, SENTINEL_SCRIPT } from "../../../src/protocol/files.ts";
+import { CONSOLE_WATCHDOG_SECONDS, GUEST_DATA_DIR, NO_PASSWORD_DROPINS, SENTINEL_SCRIPT } from "../../../src/protocol/files.ts";
 import { removeTree } from "../../helpers/tree.ts";
 import {
   CHECKPOINTS,
@@ -93,6 +93,27 @@ for (const layout of LAYOUTS) {
       }
     });
   }
+}
+
+for (const [shellName, shell] of SHELLS) {
+  test(`rhel8-systemd, ${shellName}: the shutdown it asked for stops it with SIGTERM: the result stays succeeded, power-off requested, no temporary file`, async () => {
+    // as in the e2e boots: systemctl --no-block poweroff returns, and the shutdown then
+    // terminates the service while the script is still running
+    const root = await guest("rhel8-systemd");
+    try {
+      const stop = "/osam-test-shutdown";
+      await writeFile(g(root, stop), `#!/bin/sh\nkill -TERM "$PPID"\ntouch ${POWEROFF_MARK}\n`, { mode: 0o755 });
+      const r = await runSentinel(root, shell, { OSAM_TOOLS_SOURCE: await tarballMedia(root), OSAM_POWEROFF: stop });
+      assert.equal(r.exitCode, 0, r.output);
+      assert.equal(present(root, POWEROFF_MARK), true, "the power-off command ran");
+      const res = stage2Result(root);
+      assert.deepEqual([res?.status, res?.guestState, res?.powerOff], ["succeeded", "restored", "requested"], JSON.stringify(res));
+      assert.deepEqual((await readdir(g(root, GUEST_DATA_DIR))).filter((f) => f.endsWith(".tmp")), [], "a temporary file left in the data directory");
+      await assertStage2Done(root, `rhel8-systemd/${shellName}, stopped by its shutdown`);
+    } finally {
+      await removeTree(root);
+    }
+  });
 }
 
 test("rhel8-systemd, busybox sh: a power cut at every checkpoint leaves no drop-in behind", async () => {

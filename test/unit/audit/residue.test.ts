@@ -47,6 +47,15 @@ test("fstab: a source disk under / or without nofail blocks; with nofail it is a
   assert.match(swap.why, /not among the replica disks/);
 });
 
+test("fstab: only the device field mounts; a name elsewhere on the line is a warning, not a blocker", async () => {
+  const ls = await audit({
+    "etc/fstab": "-/dev/vdc1 /x ext4 defaults 0 0\nUUID=1 /mnt/dev/vdb1 ext4 defaults 0 2\n/dev/vdb1 /data ext4 defaults 0 2\n",
+  }, { inp: inputs({ disks: ["/dev/vda", "/dev/vdb"], inventory: ["/dev/vda1", "/dev/vdb1", "/dev/vdc1"] }) });
+  assert.equal(at(ls, "/etc/fstab", 1)[0]?.severity, "warning");
+  assert.equal(at(ls, "/etc/fstab", 2)[0]?.severity, "warning");
+  assert.equal(at(ls, "/etc/fstab", 3)[0]?.severity, "blocker");
+});
+
 test("a leftover in a file no rewriter knows is caught, with its line", async () => {
   const ls = await audit({ "etc/opt/backup-agent/agent.conf": "[disk]\nsource = /dev/vda2\n", "etc/sysctl.d/90-net.conf": "net.ipv4.conf.ens3.rp_filter = 2\nnet.ipv4.conf.ens33.rp_filter = 2\n" });
   const a = at(ls, "/etc/opt/backup-agent/agent.conf");
