@@ -11,6 +11,6 @@ after(removeBaseDisks);
 
 test("deb12-dracut-lvm: a SIGKILL at sampled change boundaries and mid-rebuild; re-runs converge, rollback restores the original", { timeout: (FULL ? 240 : 45) * 60_000 }, async () => {
   assertRoot();
-  const { failed } = await familySweep(FAMILIES.dracut, { all: false, sample: 5 });
+  const { failed } = await familySweep(FAMILIES.dracut, { boundaries: 5, midRebuildKill: true });
   assert.deepEqual(failed, []);
 });

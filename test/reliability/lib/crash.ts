@@ -187,13 +187,25 @@ export async function sweep(ref: Reference, points: CrashPoint[], workers: numbe
   return { survived, failed };
 }
 
+/** The number of the change that runs the initramfs rebuild. */
+function rebuildChange(ref: Reference): number {
+  const n = ref.done.findIndex((d) => /^initrd exec/.test(d)) + 1;
+  if (n < 2) throw new Error(`${ref.family.name}: the uninterrupted run has no initramfs rebuild after a change: ${ref.done.join("; ")}`);
+  return n;
+}
+
+/** Every boundary before the initramfs rebuild. */
+export function beforeRebuild(ref: Reference): number[] {
+  return Array.from({ length: rebuildChange(ref) - 1 }, (_, i) => i + 1);
+}
+
 /** A seeded choice of k boundaries before the initramfs rebuild. */
 export function sampleBoundaries(ref: Reference, k: number, seed: number): number[] {
   const rnd = prng(seed);
   // before the rebuild: a kill there costs no rebuild of its own (the chain's mid-rebuild kill
   // and its last re-run cover the rebuild), and the sample always ends with the last change
   // before it, where the new configuration is complete and the old image still in place
-  const rebuild = ref.done.findIndex((d) => /^initrd exec/.test(d)) + 1;
+  const rebuild = rebuildChange(ref);
   const picked = new Set<number>([rebuild - 1]);
   while (picked.size < Math.min(k, rebuild - 1)) picked.add(1 + Math.floor(rnd() * (rebuild - 1)));
   return [...picked].sort((x, y) => x - y);
@@ -219,11 +231,11 @@ export interface ChainOutcome {
  *     to the uninterrupted run's tree; then `rollback` gives back the original.
  * So every re-run after a crash behaves, change for change, like a clean run, and ends as one.
  */
-export async function chainSweep(ref: Reference, ns: number[], mid: MidRebuildKill, log: (s: string) => void): Promise<ChainOutcome> {
+export async function chainSweep(ref: Reference, ns: number[], mid: MidRebuildKill | undefined, log: (s: string) => void): Promise<ChainOutcome> {
   const f = ref.family;
   const t0 = Date.now();
   const out: ChainOutcome = { rolledBack: [], recovered: [], ms: 0 };
-  const midWhat = describePoint(ref, { kind: "rebuild", kill: mid });
+  const midWhat = mid ? describePoint(ref, { kind: "rebuild", kill: mid }) : `${f.name}: kill after change ${ns.at(-1) ?? 0}/${ref.done.length}`;
   await withGuestDisk(f.variant, async ({ root }) => {
     const states = new Map<number, Print>();
     const killAt = async (n: number) => {
@@ -234,6 +246,7 @@ export async function chainSweep(ref: Reference, ns: number[], mid: MidRebuildKi
       return { what, killed };
     };
     const killMid = async () => {
+      if (!mid) throw new Error("no mid-rebuild kill in this sweep");
       const killed = await apply(root, ref.inputs, { killDuringRebuild: mid });
       assert.equal(killed.signal, "SIGKILL", `${midWhat}: the run was not killed (${explain(killed)})`);
       assert.ok(killedIn(killed, "tool"), `${midWhat}: killed outside the rebuild (${killed.killedDuring?.join(", ")})`);
@@ -251,9 +264,11 @@ export async function chainSweep(ref: Reference, ns: number[], mid: MidRebuildKi
       await rollbackToOriginal(what);
       log(`survived: ${what}, then rollback (${Math.round(killed.ms / 1000)} s)`);
     }
-    const m = await killMid();
-    await rollbackToOriginal(midWhat);
-    log(`survived: ${midWhat} [${m.killedDuring?.join(" ")}], then rollback (${Math.round(m.ms / 1000)} s)`);
+    if (mid) {
+      const m = await killMid();
+      await rollbackToOriginal(midWhat);
+      log(`survived: ${midWhat} [${m.killedDuring?.join(" ")}], then rollback (${Math.round(m.ms / 1000)} s)`);
+    }
 
     let prev: string | undefined;
     for (const n of ns) {
@@ -265,8 +280,8 @@ export async function chainSweep(ref: Reference, ns: number[], mid: MidRebuildKi
       }
       prev = what;
     }
-    const m2 = await killMid();
-    if (prev !== undefined) {
+    const m2 = mid ? await killMid() : undefined;
+    if (m2 && prev !== undefined) {
       out.recovered.push(`${prev}, then a re-run`);
       log(`survived: ${prev}, then a re-run (killed during the rebuild) (${Math.round(m2.ms / 1000)} s)`);
     }
@@ -274,7 +289,7 @@ export async function chainSweep(ref: Reference, ns: number[], mid: MidRebuildKi
     assert.equal(again.code, 0, `the re-run after a ${midWhat} failed: ${explain(again)}`);
     assert.deepEqual(diffPrints(ref.expected, await fingerprint(root, f.variant, f.regenerated)), [], `the re-run after a ${midWhat} did not converge to the uninterrupted run's tree`);
     out.recovered.push(`${midWhat}, then a re-run to the end`);
-    log(`survived: ${midWhat} [${m2.killedDuring?.join(" ")}], then a re-run that converged (${Math.round(again.ms / 1000)} s)`);
+    log(`survived: ${midWhat}${m2 ? ` [${m2.killedDuring?.join(" ")}]` : ""}, then a re-run that converged (${Math.round(again.ms / 1000)} s)`);
     await rollbackToOriginal(`${f.name}: the recovered run`);
   });
   out.ms = Date.now() - t0;
@@ -285,22 +300,31 @@ export const FULL = process.env.OSAM_CRASH_FULL === "1";
 /** Seeds the sample of boundaries and the mid-rebuild delay; OSAM_CRASH_SEED reproduces a run. */
 export const SEED = Number(process.env.OSAM_CRASH_SEED ?? 20261125);
 
+/** How much of a family's sweep the CI affords (OSAM_CRASH_FULL=1 runs all of it). */
+export interface SweepScope {
+  /** Boundaries in the chain: every one before the rebuild, or a seeded sample of this many. */
+  boundaries: "before-rebuild" | number;
+  /** A kill of the whole process group while the archive is being written (two rebuilds). */
+  midRebuildKill: boolean;
+}
+
 /**
- * One family's crash sweep. CI: the chain over every boundary (all: true) or a seeded sample,
- * plus a kill of the whole process group while the archive is being written, re-run from a
- * fresh disk. OSAM_CRASH_FULL=1: the chain over every boundary, and every boundary plus two
- * mid-rebuild kills re-run from a fresh disk each.
+ * One family's crash sweep. CI: the chain over the scope's boundaries, which all lie before
+ * the rebuild (a kill there costs no rebuild of its own), and where the scope says so a kill
+ * of the whole process group while the archive is being written. OSAM_CRASH_FULL=1: the chain
+ * over every boundary with the mid-rebuild kill, and every boundary plus two mid-rebuild kills
+ * re-run from a fresh disk each.
  */
-export async function familySweep(f: Family, opts: { all: boolean; sample: number }): Promise<{ survived: number; failed: string[] }> {
+export async function familySweep(f: Family, scope: SweepScope): Promise<{ survived: number; failed: string[] }> {
   const say = (s: string) => process.stderr.write(`crash-${f.name}: ${s}\n`);
   const t0 = Date.now();
   const cpu0 = childCpuSeconds();
   const ref = await reference(f);
   say(`uninterrupted run: ${ref.done.length} changes in ${Math.round(ref.ms / 1000)} s`);
   const all = ref.done.map((_, i) => i + 1);
-  const ns = FULL || opts.all ? all : sampleBoundaries(ref, opts.sample, SEED);
-  say(`boundaries in the chain: ${ns.join(", ")} of ${all.length}${ns.length < all.length ? ` (seed ${SEED})` : ""}`);
-  const mid: MidRebuildKill = { phase: "writing", delayMs: 200 + (SEED % 7) * 100 };
+  const ns = FULL ? all : scope.boundaries === "before-rebuild" ? beforeRebuild(ref) : sampleBoundaries(ref, scope.boundaries, SEED);
+  say(`boundaries in the chain: ${ns.join(", ")} of ${all.length}${typeof scope.boundaries === "number" && !FULL ? ` (seed ${SEED})` : ""}`);
+  const mid: MidRebuildKill | undefined = FULL || scope.midRebuildKill ? { phase: "writing", delayMs: 200 + (SEED % 7) * 100 } : undefined;
   const chain = await chainSweep(ref, ns, mid, say);
   let strict = { survived: [] as string[], failed: [] as string[] };
   if (FULL) {
