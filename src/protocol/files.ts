@@ -59,6 +59,33 @@ export const STAGE2_RESULT_MARKERS = {
 } as const;
 
 /**
+ * The first-boot verification. Stage 1 installs it beside the sentinel, with what it expects;
+ * it runs once, on the first boot in the restored target (the boot after stage 2), checks the
+ * guest from inside, keeps its result, prints it on the consoles between VERIFY_MARKERS, and
+ * removes its script and units (not its result or its log).
+ */
+export const VERIFY_SCRIPT = "/opt/vmware/hcx/osam/bin/osam-verify";
+export const VERIFY_LOG = "/var/log/osam-verify.log";
+export const VERIFY_FILES = {
+  /** What the checks expect: one "KEY value..." line each, written by stage 1 (format: src/sentinel/verify.sh). */
+  expect: "verify-expect",
+  /** Every path stage 1 installed for the verification, one per line; it removes them when it has run. */
+  manifest: "verify-owned",
+  /** Written by the verification when it has run (kept): the Verification schema. */
+  result: "verification.json",
+} as const;
+
+export function verifyPath(name: keyof typeof VERIFY_FILES): string {
+  return `${GUEST_DATA_DIR}/${VERIFY_FILES[name]}`;
+}
+
+/** The lines around the verification result on the consoles, as STAGE2_RESULT_MARKERS. */
+export const VERIFY_MARKERS = {
+  begin: "==== osam-fixup verification begin ====",
+  end: "==== osam-fixup verification end ====",
+} as const;
+
+/**
  * Seconds after boot when the console watchdog that stage 1 installs removes the ways to a
  * root shell without a password, whether or not the sentinel ran (it removes them itself first).
  */
@@ -81,7 +108,7 @@ export function stage2Path(name: keyof typeof STAGE2_FILES): string {
   return `${GUEST_DATA_DIR}/${STAGE2_FILES[name]}`;
 }
 
-/** Names the manager gives to the collected logs: <log-dir>/<mig-id>_fixup.log, ..._result.json, ..._stage2.json. */
-export function collectedLogName(migrationId: string, which: "log" | "result" | "stage2"): string {
-  return which === "log" ? `${migrationId}_fixup.log` : which === "result" ? `${migrationId}_result.json` : `${migrationId}_stage2.json`;
+/** Names the manager gives to the collected logs: <log-dir>/<mig-id>_fixup.log, ..._result.json, ..._stage2.json, ..._verify.json. */
+export function collectedLogName(migrationId: string, which: "log" | "result" | "stage2" | "verify"): string {
+  return which === "log" ? `${migrationId}_fixup.log` : `${migrationId}_${which}.json`;
 }

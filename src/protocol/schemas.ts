@@ -42,6 +42,8 @@ export const SourceInterface = z.strictObject({
   /** The current MAC (a bond member carries its bond's). */
   mac: Mac,
   addresses: z.array(z.string().max(64)).max(256).optional(),
+  /** The default route's gateway when it leaves through this interface (the first-boot verification expects it). */
+  gateway: z.string().max(64).optional(),
   kind: SourceInterfaceKind.optional(),
   /** A physical NIC's own, burned-in MAC, when it differs from `mac` or was read. */
   permanentMac: Mac.optional(),
@@ -60,6 +62,8 @@ export const SourceSystem = z.strictObject({
   root: z.string().max(512).optional(),
   blockDevices: z.array(SourceBlockDevice).max(4096).optional(),
   interfaces: z.array(SourceInterface).max(1024).optional(),
+  /** The name servers the source resolves with (resolv.conf, or systemd-resolved's upstream servers). */
+  nameservers: z.array(z.string().max(64)).max(64).optional(),
 });
 
 /** What stage 1 may do; every option defaults to true, except requireTools (false). */
@@ -75,6 +79,8 @@ export const FixupOptions = z.strictObject({
   acceptLeftovers: z.array(z.string().min(1).max(4096)).max(1024).optional(),
   /** true: stage 2 fails (guest left in single-user mode) when VMware Tools cannot be installed; false: a warning. */
   requireTools: z.boolean().optional(),
+  /** Install the first-boot verification (default true; only with installStage2). */
+  verifyFirstBoot: z.boolean().optional(),
 });
 
 /** NIC models the target VM may have (the manager's spec uses the same list). */
@@ -274,6 +280,57 @@ export const Stage2Result = z.object({
 });
 export type Stage2Result = z.infer<typeof Stage2Result>;
 
+/** What the first-boot verification checks, one entry per subject (a NIC, an address, ...). */
+export const VerifyCheckName = z.enum(["root", "root-driver", "nic", "address", "default-route", "dns", "target", "failed-units", "tools"]);
+/**
+ * Stable codes of the verification's checks. NOT_APPLICABLE: the check cannot hold on this
+ * hypervisor (VMware Tools under QEMU) or has nothing to compare with (no expectation known).
+ */
+export const VerifyCode = z.enum([
+  "OK",
+  "NOT_APPLICABLE",
+  "ROOT_UNEXPECTED",
+  "ROOT_DRIVER",
+  "NIC_MISSING",
+  "NIC_MAC",
+  "NIC_NOT_MIGRATED",
+  "ADDRESS_MISSING",
+  "ROUTE_MISSING",
+  "DNS_CHANGED",
+  "TARGET_NOT_RESTORED",
+  "UNITS_FAILED",
+  "TOOLS_NOT_RUNNING",
+]);
+export const VerifyCheck = z.object({
+  check: VerifyCheckName,
+  /** What the entry is about: "/", a NIC name, an address with its NIC, a unit list. */
+  subject: z.string(),
+  status: z.enum(["ok", "failed", "skipped"]),
+  code: VerifyCode,
+  expected: z.string(),
+  actual: z.string(),
+  /** One sentence for a person; for a failure, what it means on the target. */
+  detail: z.string(),
+});
+export type VerifyCheck = z.infer<typeof VerifyCheck>;
+
+/** verification.json: the guest checked from inside on its first boot in the restored target. */
+export const Verification = z.object({
+  version: z.literal(1),
+  /** Every check ok or skipped. */
+  verified: z.boolean(),
+  /** One sentence: "verified", or what differs (the failed checks' subjects). */
+  summary: z.string(),
+  /** systemd-detect-virt's answer (or what /sys/class/dmi says), "unknown" when neither answers. */
+  hypervisor: z.string(),
+  checks: z.array(VerifyCheck),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  /** The verification's log in the guest. */
+  log: z.string(),
+});
+export type Verification = z.infer<typeof Verification>;
+
 /** Every schema published under docs/schemas/, by file name. */
 export const PUBLISHED_SCHEMAS = {
   "system-configuration.schema.json": SystemConfiguration,
@@ -281,5 +338,6 @@ export const PUBLISHED_SCHEMAS = {
   "network-interface-map.schema.json": NetworkInterfaceMap,
   "result.schema.json": Result,
   "stage2-result.schema.json": Stage2Result,
+  "verification.schema.json": Verification,
   "preflight-report.schema.json": PreflightReport,
 } as const;
