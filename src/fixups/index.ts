@@ -13,6 +13,7 @@ import { singleUser } from "./single-user.ts";
 import { selinux } from "./selinux.ts";
 import { foreignTools } from "./foreign-tools.ts";
 import { sentinel } from "./sentinel.ts";
+import { verifyFirstBoot } from "./verify.ts";
 import { residueAudit } from "./residue.ts";
 
 export const ALL_STEPS: FixupStep[] = [
@@ -28,6 +29,7 @@ export const ALL_STEPS: FixupStep[] = [
   selinux,
   foreignTools,
   sentinel,
+  verifyFirstBoot,
   // what the steps above left behind that stops the boot: checked before the slow part
   residueAudit,
   // last: initramfs, then boot loader

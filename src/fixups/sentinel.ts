@@ -31,14 +31,15 @@ export const WATCHDOG_WANTS = ["rescue.target", "emergency.target", "multi-user.
  * /etc/init.d + /etc/rcN.d (Debian, RHEL through its links), /etc/rc.d/init.d + /etc/rc.d/rcN.d
  * (RHEL without the links), /etc/init.d + /etc/init.d/rcN.d (SUSE).
  */
-async function sysvLayout(view: GuestView): Promise<SysvLayout> {
+export async function sysvLayout(view: GuestView): Promise<SysvLayout> {
   const { flat, nested, rcd } = SYSV_LAYOUTS;
   if ((await view.kind(nested.rcDir(3))) === "dir" && !(await view.exists(flat.rcDir(3)))) return nested;
   if ((await view.exists(flat.initd)) || !(await view.exists(rcd.initd))) return flat;
   return rcd;
 }
 
-function parentDir(p: string): string {
+/** The directory of a path, with its trailing / (how a manifest names a directory). */
+export function parentDir(p: string): string {
   return p.slice(0, p.lastIndexOf("/")) + "/";
 }
 

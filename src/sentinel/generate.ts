@@ -17,6 +17,9 @@ export const SOURCES = {
   "sysv-watchdog.sh": "SYSV_WATCHDOG_SH",
   "osam-console-watchdog.timer": "WATCHDOG_TIMER",
   "osam-console-watchdog.service": "WATCHDOG_SERVICE",
+  "verify.sh": "VERIFY_SH",
+  "osam-verify.service": "VERIFY_UNIT",
+  "sysv-verify.sh": "SYSV_VERIFY_SH",
 } as const;
 
 const INCLUDE = /^# osam-include: ([a-z0-9-]+\.sh)\n/gm;

@@ -1,7 +1,10 @@
 // The sentinel's files as stage 1 installs them: the @@NAME@@ placeholders in the embedded
 // scripts and unit filled in from src/protocol/files.ts, the one place for these names.
-import { CONSOLE_WATCHDOG_SECONDS, GUEST_DATA_DIR, NO_PASSWORD_DROPINS, SENTINEL_LOG, SENTINEL_SCRIPT, STAGE2_FILES, STAGE2_NONE, STAGE2_RESULT_MARKERS } from "../protocol/files.ts";
-import { COLLECT_SH, SENTINEL_UNIT, STAGE2_SH, SYSV_INIT_SH, SYSV_WATCHDOG_SH, WATCHDOG_SERVICE, WATCHDOG_TIMER } from "./embedded.ts";
+import { CONSOLE_WATCHDOG_SECONDS, GUEST_DATA_DIR, NO_PASSWORD_DROPINS, SENTINEL_LOG, SENTINEL_SCRIPT, STAGE2_FILES, STAGE2_NONE, STAGE2_RESULT_MARKERS, VERIFY_FILES, VERIFY_LOG, VERIFY_MARKERS, VERIFY_SCRIPT } from "../protocol/files.ts";
+import { COLLECT_SH, SENTINEL_UNIT, STAGE2_SH, SYSV_INIT_SH, SYSV_VERIFY_SH, SYSV_WATCHDOG_SH, VERIFY_SH, VERIFY_UNIT, WATCHDOG_SERVICE, WATCHDOG_TIMER } from "./embedded.ts";
+
+/** The first-boot verification's systemd unit, by name (its script removes it by path). */
+export const VERIFY_UNIT_NAME = "osam-verify.service";
 
 export const PLACEHOLDERS: Record<string, string> = {
   DATA_DIR: GUEST_DATA_DIR,
@@ -22,6 +25,14 @@ export const PLACEHOLDERS: Record<string, string> = {
   DROPIN_EMERGENCY: NO_PASSWORD_DROPINS[1],
   WATCHDOG_SECONDS: String(CONSOLE_WATCHDOG_SECONDS),
   REQUIRE_TOOLS: "no",
+  VERIFY_SCRIPT,
+  VERIFY_LOG,
+  VERIFY_EXPECT: VERIFY_FILES.expect,
+  VERIFY_MANIFEST: VERIFY_FILES.manifest,
+  VERIFY_RESULT: VERIFY_FILES.result,
+  VERIFY_UNIT: VERIFY_UNIT_NAME,
+  VERIFY_MARK_BEGIN: VERIFY_MARKERS.begin,
+  VERIFY_MARK_END: VERIFY_MARKERS.end,
 };
 
 /** Fills in every @@NAME@@; an unknown or unfilled name is a bug, not something to ship. */
@@ -60,6 +71,19 @@ export function watchdogService(): string {
 
 export function sysvWatchdogScript(): string {
   return render(SYSV_WATCHDOG_SH);
+}
+
+/** The first-boot verification: its script, systemd unit and SysV init script. */
+export function verifyScript(): string {
+  return render(VERIFY_SH);
+}
+
+export function verifyUnit(): string {
+  return render(VERIFY_UNIT);
+}
+
+export function sysvVerifyScript(): string {
+  return render(SYSV_VERIFY_SH);
 }
 
 /** The collect script has no placeholders: it runs on the source, before any of this. */

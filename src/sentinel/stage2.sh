@@ -133,10 +133,7 @@ secure_console() {
 
 # ---- the result: a file in the data directory, and the same JSON on the consoles ----
 
-# $1 as a JSON string: backslashes and quotes escaped, control characters dropped.
-json_str() {
-	printf '"%s"' "$(printf '%s' "$1" | tr '\n\t' '  ' | tr -d '[:cntrl:]' | sed 's/\\/\\\\/g; s/"/\\"/g')"
-}
+# osam-include: console-block.sh
 
 # The WARNINGS lines as a JSON array.
 json_warnings() {
@@ -173,21 +170,8 @@ write_result() {
 	log "stage 2 result: $1 ($2): $3"
 }
 
-# Prints the result file between the marker lines on each console. A write to a serial port
-# can block (no carrier): each one is given a few seconds, then abandoned.
 emit_result() {
-	[ -f "$RESULT" ] || return 0
-	er_bytes=$(wc -c <"$RESULT" | tr -d ' ')
-	for er_dev in ${OSAM_CONSOLE:-/dev/console /dev/ttyS0}; do
-		case $er_dev in /dev/*) [ -c "$er_dev" ] || continue ;; esac
-		(printf '\n%s\n%s\n%s bytes=%s\n' "$MARK_BEGIN" "$(cat "$RESULT")" "$MARK_END" "$er_bytes" >>"$er_dev") 2>/dev/null &
-		er_pid=$!
-		(sleep 5 && kill -9 "$er_pid") </dev/null >/dev/null 2>&1 &
-		er_killer=$!
-		wait "$er_pid" 2>/dev/null || log "could not print the result on $er_dev"
-		kill "$er_killer" 2>/dev/null
-	done
-	log "stage 2 result printed between '$MARK_BEGIN' and '$MARK_END' on ${OSAM_CONSOLE:-/dev/console /dev/ttyS0}"
+	emit_block "$RESULT" "$MARK_BEGIN" "$MARK_END"
 }
 
 # Every way out of a run that did not finish: close the console first, then record and print
@@ -260,19 +244,7 @@ rewrite() {
 	mv -f "$rw_tmp" "$rw_file"
 }
 
-# The guest's own program, by absolute path: a busybox shell would otherwise prefer its own
-# applets (busybox has a dpkg, dpkg-deb, rpm and mount that lack what is used here).
-tool() {
-	for t_dir in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do
-		[ -x "$t_dir/$1" ] || continue
-		if [ -L "$t_dir/$1" ]; then
-			case $(readlink "$t_dir/$1") in busybox | */busybox) continue ;; esac
-		fi
-		echo "$t_dir/$1"
-		return 0
-	done
-	command -v "$1"
-}
+# osam-include: tool.sh
 
 # ---- the tools medium ----
 
@@ -620,27 +592,10 @@ restore_default_target() {
 
 # ---- removing what stage 1 installed for stage 2 ----
 
+# osam-include: remove-listed.sh
+
 remove_owned() {
-	[ -f "$MANIFEST" ] || return 0
-	ro_dirs=''
-	while IFS= read -r ro_p || [ -n "$ro_p" ]; do
-		case $ro_p in '' | '#'*) continue ;; esac
-		case $ro_p in /*) ;; *) continue ;; esac
-		case $ro_p in *..*) continue ;; esac
-		case $ro_p in
-		*/) ro_dirs="$ro_p $ro_dirs" ;;
-		*)
-			if [ -f "$ro_p" ] || [ -L "$ro_p" ]; then
-				rm -f "$ro_p" && log "removed $ro_p"
-			fi
-			;;
-		esac
-	done <"$MANIFEST"
-	for ro_d in $ro_dirs; do
-		[ -d "$ro_d" ] && rmdir "$ro_d" 2>/dev/null && log "removed $ro_d"
-	done
-	rm -f "$MANIFEST"
-	sync 2>/dev/null || true
+	remove_listed "$MANIFEST"
 }
 
 power_off() {

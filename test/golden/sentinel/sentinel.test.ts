@@ -4,6 +4,6 @@
 // the unit and the script that stage 1 installs.
 import { goldenSuite } from "../../helpers/golden.ts";
 
-const STEPS = ["stage2-state", "single-user", "selinux", "foreign-tools", "sentinel"];
+const STEPS = ["stage2-state", "single-user", "selinux", "foreign-tools", "sentinel", "verify"];
 
 await goldenSuite(new URL(".", import.meta.url).pathname, { only: STEPS });

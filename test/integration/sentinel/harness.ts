@@ -19,7 +19,7 @@ import { Logger } from "../../../src/util/log.ts";
 import { fingerprint } from "../../helpers/tree.ts";
 import { REPO } from "../../helpers/tree.ts";
 
-export const STAGE2_STEPS = ["stage2-state", "single-user", "selinux", "foreign-tools", "sentinel"];
+export const STAGE2_STEPS = ["stage2-state", "single-user", "selinux", "foreign-tools", "sentinel", "verify"];
 
 /** The checkpoints of the sentinel, in order, read from the script itself. */
 export const CHECKPOINTS: string[] = [...readFileSync(join(REPO, "src/sentinel/stage2.sh"), "utf8").matchAll(/^\s*checkpoint ([a-z-]+)$/gm)].map((m) => m[1]!);

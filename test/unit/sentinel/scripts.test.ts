@@ -9,8 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generate } from "../../../src/sentinel/generate.ts";
 import { readFileSync } from "node:fs";
-import { collectScript, render, sentinelScript, sentinelUnit, sysvInitScript, sysvWatchdogScript, watchdogService, watchdogTimer, PLACEHOLDERS } from "../../../src/sentinel/render.ts";
-import { GUEST_DATA_DIR, SENTINEL_LOG, SENTINEL_SCRIPT, STAGE2_FILES, STAGE2_NONE } from "../../../src/protocol/files.ts";
+import { collectScript, render, sentinelScript, sentinelUnit, sysvInitScript, sysvVerifyScript, sysvWatchdogScript, verifyScript, verifyUnit, watchdogService, watchdogTimer, PLACEHOLDERS } from "../../../src/sentinel/render.ts";
+import { GUEST_DATA_DIR, SENTINEL_LOG, SENTINEL_SCRIPT, STAGE2_FILES, STAGE2_NONE, VERIFY_SCRIPT } from "../../../src/protocol/files.ts";
 
 const EMBEDDED = new URL("../../../src/sentinel/embedded.ts", import.meta.url);
 
@@ -19,7 +19,7 @@ test("embedded.ts is generated from the current scripts (node src/sentinel/gener
 });
 
 test("rendering fills every placeholder with the names from src/protocol/files.ts", () => {
-  for (const [name, text] of Object.entries({ script: sentinelScript(), unit: sentinelUnit(), sysv: sysvInitScript(), timer: watchdogTimer(), watchdog: watchdogService(), sysvWatchdog: sysvWatchdogScript() })) {
+  for (const [name, text] of Object.entries({ script: sentinelScript(), unit: sentinelUnit(), sysv: sysvInitScript(), timer: watchdogTimer(), watchdog: watchdogService(), sysvWatchdog: sysvWatchdogScript(), verify: verifyScript(), verifyUnit: verifyUnit(), sysvVerify: sysvVerifyScript() })) {
     assert.doesNotMatch(text, /@@[A-Z0-9_]+@@/, `${name} still has a placeholder`);
   }
   const s = sentinelScript();
@@ -32,6 +32,11 @@ test("rendering fills every placeholder with the names from src/protocol/files.t
   assert.match(sentinelUnit(), new RegExp(`^ExecStart=/bin/sh ${SENTINEL_SCRIPT}$`, "m"));
   assert.match(sentinelUnit(), /^WantedBy=rescue\.target multi-user\.target$/m);
   assert.match(sysvInitScript(), new RegExp(`exec /bin/sh '${SENTINEL_SCRIPT}'`));
+  assert.match(verifyUnit(), new RegExp(`^ExecStart=/bin/sh ${VERIFY_SCRIPT}$`, "m"));
+  // never in stage 2's boot: not wanted by rescue.target, not while stage 2's manifest is there
+  assert.match(verifyUnit(), /^WantedBy=multi-user\.target graphical\.target$/m);
+  assert.match(verifyUnit(), new RegExp(`^ConditionPathExists=!${GUEST_DATA_DIR}/${STAGE2_FILES.manifest}$`, "m"));
+  assert.match(verifyScript(), new RegExp(`^STAGE2_OWNED="\\$DATA/${STAGE2_FILES.manifest}"$`, "m"));
 });
 
 test("render refuses unknown placeholders and values that would break the shell quoting", () => {
@@ -39,7 +44,7 @@ test("render refuses unknown placeholders and values that would break the shell 
   assert.throws(() => render("x='@@DATA_DIR@@'", { ...PLACEHOLDERS, DATA_DIR: "/it's" }), /unsafe value/);
 });
 
-const SCRIPTS = { "stage2.sh": sentinelScript, "sysv-init.sh": sysvInitScript, "sysv-watchdog.sh": sysvWatchdogScript, "collect.sh": collectScript };
+const SCRIPTS = { "stage2.sh": sentinelScript, "sysv-init.sh": sysvInitScript, "sysv-watchdog.sh": sysvWatchdogScript, "collect.sh": collectScript, "verify.sh": verifyScript, "sysv-verify.sh": sysvVerifyScript };
 
 test("the rendered scripts pass shellcheck -s sh, dash -n and busybox sh -n", async () => {
   const dir = await mkdtemp(join(tmpdir(), "osam-sentinel-lint-"));
