@@ -8,7 +8,7 @@ import { Logger } from "../util/log.ts";
 import { DriverError, type Driver, type Vm } from "./drivers/types.ts";
 import type { MigrationSpec } from "./spec.ts";
 import { StateError, StateStore, type MigrationState } from "./state.ts";
-import { MigrationFailure, STEPS, type StepDef } from "./steps.ts";
+import { MigrationFailure, STEPS, verifiesFirstBoot, type StepDef } from "./steps.ts";
 import { writeMigrationReport, writeWavePages } from "../report/write.ts";
 import { initialState } from "./store/initial.ts";
 import type { MigrationStore } from "./store/types.ts";
@@ -162,6 +162,8 @@ export class Manager extends EventEmitter {
       log.info(`${resumed ? "resuming" : "starting"} migration ${st.id} with the ${this.o.driver.name} driver${resumed ? ` at step ${STEPS[firstPending]?.name}` : ""}`);
       for (let i = 0; i < STEPS.length; i++) {
         const def = STEPS[i] as StepDef;
+        // a state saved by an older binary lacks the steps added since: they run as new ones
+        if (!st.steps[i] && i === st.steps.length) st.steps.push({ name: def.name, status: "pending", attempts: 0 });
         const rec = st.steps[i];
         if (!rec) throw new StateError(`migration ${st.id}: state has no record for step ${def.name}`);
         if (rec.status === "done") continue;
@@ -204,7 +206,9 @@ export class Manager extends EventEmitter {
       const s2 = st.stage2;
       const warnings = s2?.status === "succeeded-with-warnings" ? [`stage 2 (${s2.code}): ${s2.reason}`] : [];
       const stage2 = s2 ? `stage 2 ${s2.status} (${s2.code})` : "stage 2 finished";
-      const msg = `${warnings.length ? "migrated with warnings" : "migrated"}: stage 1 ${st.stage1?.status ?? "?"} (code ${st.stage1?.code ?? "?"}), ${stage2}, NICs connected${warnings.length ? `; ${warnings.join("; ")}` : ""}`;
+      const v = st.verification;
+      const firstBoot = v ? `first boot verified on ${v.hypervisor}` : verifiesFirstBoot(st.spec) ? "first boot not verified (no console channel)" : "first boot not verified (turned off)";
+      const msg = `${warnings.length ? "migrated with warnings" : "migrated"}: stage 1 ${st.stage1?.status ?? "?"} (code ${st.stage1?.code ?? "?"}), ${stage2}, NICs connected, ${firstBoot}${warnings.length ? `; ${warnings.join("; ")}` : ""}`;
       log.info(`migration ${st.id}: ${msg}`);
       this.emitEvent({ type: "migration-done", id: st.id, time: new Date().toISOString(), status: "succeeded", elapsedMs: Date.now() - t0, message: msg, ...(st.collected ? { logs: st.collected } : {}), ...(warnings.length ? { warnings } : {}) });
       return { id: st.id, status: "succeeded", message: msg, elapsedMs: Date.now() - t0, ...(warnings.length ? { warnings } : {}) };

@@ -27,6 +27,8 @@ export const MigrationSpec = z.strictObject({
         targetMac: Mac,
         targetName: IfName.optional(),
         addresses: z.array(z.string().max(64)).max(256).optional(),
+        /** The source's default gateway when the default route leaves through this NIC. */
+        gateway: z.string().max(64).optional(),
         model: NicModel.default("vmxnet3"),
         /** vSphere port group (default "VM Network"). */
         network: z.string().max(255).optional(),
@@ -61,6 +63,11 @@ export const MigrationSpec = z.strictObject({
   options: FixupOptions.optional(),
   /** Per-step timeouts in seconds, overriding the defaults (see docs/manager.md). */
   timeouts: z.record(z.string(), z.number().positive()).optional(),
+  /**
+   * The first boot after stage 2: the manager powers the VM on and waits for the guest's own
+   * verification (default), then leaves the VM running (default) or powers it off.
+   */
+  firstBoot: z.strictObject({ verify: z.boolean().optional(), leave: z.enum(["running", "off"]).optional() }).optional(),
   /** The source's preflight report (osam-fixup preflight --json): a blocked one is refused without --force. */
   preflight: PreflightReport.optional(),
 });
@@ -141,7 +148,8 @@ export function deriveMaps(spec: MigrationSpec): DerivedMaps {
       ...(s.blockDevices ? { blockDevices: s.blockDevices } : {}),
       interfaces: spec.nics
         .filter((n) => n.sourceName !== undefined)
-        .map((n) => ({ name: n.sourceName as string, mac: n.sourceMac, ...(n.addresses ? { addresses: n.addresses } : {}) })),
+        .map((n) => ({ name: n.sourceName as string, mac: n.sourceMac, ...(n.addresses ? { addresses: n.addresses } : {}), ...(n.gateway ? { gateway: n.gateway } : {}) })),
+      ...(s.nameservers ? { nameservers: s.nameservers } : {}),
     },
     target: {
       firmware: spec.target?.firmware ?? s.firmware,

@@ -37,6 +37,15 @@ export interface Stage2Summary {
   toolsCode: string;
 }
 
+/** What the first-boot verification reported (verification.json, read from the serial console). */
+export interface VerificationSummary {
+  verified: boolean;
+  summary: string;
+  hypervisor: string;
+  /** The failed checks, one line each. */
+  failed: string[];
+}
+
 export interface MigrationState {
   version: 1;
   id: string;
@@ -51,10 +60,13 @@ export interface MigrationState {
   steps: StepRecord[];
   vm?: VmRef;
   stage1?: Stage1Summary;
-  collected?: { log: string; result: string; stage2?: string };
+  collected?: { log: string; result: string; stage2?: string; verify?: string };
   /** Bytes of serial output before the stage-2 boot: a result printed earlier is not this boot's. */
   stage2SerialOffset?: number;
   stage2?: Stage2Summary;
+  /** Bytes of serial output before the first boot in the restored target. */
+  firstBootSerialOffset?: number;
+  verification?: VerificationSummary;
   error?: { step: string; message: string; code?: number };
 }
 

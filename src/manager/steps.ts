@@ -8,8 +8,9 @@ import { Result } from "../protocol/schemas.ts";
 import type { Logger } from "../util/log.ts";
 import { writeAtomic } from "../util/fs.ts";
 import { FIXUP_UNIT, GuestFileNotFoundError, sleep, type Driver, type Vm } from "./drivers/types.ts";
-import { bootUnit, deriveMaps, vmSpecOf } from "./spec.ts";
+import { bootUnit, deriveMaps, vmSpecOf, type MigrationSpec } from "./spec.ts";
 import { describeStage2, lastStage2Result, type Stage2Block } from "./stage2.ts";
+import { describeVerification, failedChecks, lastVerification, type VerifyBlock } from "./verify.ts";
 import type { MigrationState } from "./state.ts";
 
 export interface StepContext {
@@ -96,6 +97,51 @@ async function waitStage2(ctx: StepContext): Promise<void> {
       await vm.powerOff();
       return;
     }
+    await sleep(ctx.pollMs, ctx.signal);
+  }
+}
+
+/** Whether this migration's stage 1 installed the first-boot verification, and the manager waits for it. */
+export function verifiesFirstBoot(spec: MigrationSpec): boolean {
+  const o = spec.options;
+  return spec.firstBoot?.verify !== false && o?.installStage2 !== false && o?.verifyFirstBoot !== false;
+}
+
+/** Keeps the verification as <log-dir>/<id>_verify.json and in the state. */
+async function keepVerification(ctx: StepContext, b: VerifyBlock): Promise<void> {
+  const dir = ctx.state.logDir;
+  mkdirSync(dir, { recursive: true });
+  const to = join(dir, collectedLogName(ctx.state.id, "verify"));
+  await writeAtomic(to, JSON.stringify(b.verification, null, 2) + "\n");
+  const v = b.verification;
+  ctx.state.verification = { verified: v.verified, summary: v.summary, hypervisor: v.hypervisor, failed: failedChecks(v) };
+  if (ctx.state.collected) ctx.state.collected.verify = to;
+  await ctx.save();
+  ctx.log.info(`collected ${to}: ${describeVerification(v)}`);
+}
+
+/**
+ * Waits for the verification that the guest prints on its serial console during its first
+ * boot in the restored target. Not verified: the migration fails with what differs, and the
+ * VM is left running for a person to look at.
+ */
+async function waitVerification(ctx: StepContext): Promise<void> {
+  const vm = await ctx.vm();
+  if (!vm.serialOutput) {
+    ctx.log.warn(`the ${ctx.driver.name} driver offers no serial console: the first boot cannot be verified; check the guest by hand`);
+    return;
+  }
+  for (;;) {
+    ctx.signal.throwIfAborted();
+    const off = (await vm.powerState()) === "off";
+    const out = await vm.serialOutput();
+    const b = lastVerification(out.subarray(Math.min(ctx.state.firstBootSerialOffset ?? 0, out.length)).toString("utf8"));
+    if (b) {
+      await keepVerification(ctx, b);
+      if (!b.verification.verified) throw new MigrationFailure(`the first boot was not verified: ${b.verification.summary}; the VM is left running: ${failedChecks(b.verification).join("; ")}`);
+      return;
+    }
+    if (off) throw new MigrationFailure("the guest powered off during its first boot without printing its verification on the serial console: its outcome is unknown; boot it and read /var/log/osam-verify.log");
     await sleep(ctx.pollMs, ctx.signal);
   }
 }
@@ -287,6 +333,37 @@ export const STEPS: readonly StepDef[] = [
     async run(ctx) {
       const vm = await ctx.vm();
       for (let i = 0; i < ctx.state.spec.nics.length; i++) await vm.setNicConnected(i, true);
+    },
+  },
+  {
+    name: "power-on-first-boot",
+    title: "power on into the restored guest (its first boot on the target)",
+    timeoutS: 300,
+    async run(ctx) {
+      if (!verifiesFirstBoot(ctx.state.spec)) {
+        ctx.log.info("the first boot is not verified (firstBoot.verify, options.verifyFirstBoot or options.installStage2 is false): the VM is left powered off");
+        return;
+      }
+      const vm = await ctx.vm();
+      // kept from the first attempt: a rerun after a crash must not skip this boot's output
+      if (ctx.state.firstBootSerialOffset === undefined && vm.serialOutput) {
+        ctx.state.firstBootSerialOffset = (await vm.serialOutput()).length;
+        await ctx.save();
+      }
+      if ((await vm.powerState()) !== "on") await vm.powerOn();
+    },
+  },
+  {
+    name: "verify-first-boot",
+    title: "wait for the guest's own check of its first boot (root, driver, NICs, addresses, route, DNS, target, units, tools)",
+    timeoutS: 900,
+    async run(ctx) {
+      if (!verifiesFirstBoot(ctx.state.spec)) return;
+      await waitVerification(ctx);
+      if (ctx.state.spec.firstBoot?.leave === "off") {
+        const vm = await ctx.vm();
+        if ((await vm.powerState()) !== "off") await vm.powerOff();
+      }
     },
   },
 ];

@@ -7,12 +7,12 @@ import { Manager, type ManagerEvent } from "../../../src/manager/manager.ts";
 import { bootUnit, diskUnits } from "../../../src/manager/spec.ts";
 import { sampleSpec } from "./spec-sample.ts";
 import { STEP_NAMES } from "../../../src/manager/steps.ts";
-import { NetworkInterfaceMap, ReplicaDiskMap, Result, SystemConfiguration } from "../../../src/protocol/schemas.ts";
+import { NetworkInterfaceMap, ReplicaDiskMap, Result, SystemConfiguration, Verification } from "../../../src/protocol/schemas.ts";
 import { SimDriver } from "./sim-driver.ts";
 
-function setup(concurrency = 4, timeoutScale = 1) {
+function setup(concurrency = 4, timeoutScale = 1, serial = false) {
   const dir = mkdtempSync(join(tmpdir(), "osam-mgr-"));
-  const driver = new SimDriver(join(dir, "hv"));
+  const driver = new SimDriver(join(dir, "hv"), {}, { serial });
   const events: ManagerEvent[] = [];
   const mgr = new Manager({ driver, stateDir: join(dir, "state"), logDir: join(dir, "logs"), concurrency, pollMs: 10, timeoutScale });
   mgr.on("event", (e: ManagerEvent) => events.push(e));
@@ -56,6 +56,8 @@ test("a migration runs every step in order; maps validate; logs land under the l
         "stage2-poweroff",
         "setNicConnected 0 true",
         "setNicConnected 1 true",
+        // the first boot; the sim driver offers no serial console, so it is not verified
+        "powerOn 0",
       ],
     );
     assert.ok(ops.indexOf("writeFile /tmp/fixup/network-interface-map.json") < ops.indexOf("writeFile /tmp/fixup/BEGIN"), "BEGIN is written last");
@@ -64,6 +66,50 @@ test("a migration runs every step in order; maps validate; logs land under the l
     assert.deepEqual(d.nics.map((n) => n.connected), [true, true]);
     const last = events.at(-1);
     assert.equal(last?.type, "migration-done");
+  } finally {
+    done();
+  }
+});
+
+test("with a serial console: the stage-2 result and the first-boot verification are collected; the VM is left running", async () => {
+  const { dir, driver, mgr, done } = setup(4, 1, true);
+  try {
+    const [r] = await mgr.runAll([{ spec: sampleSpec("mig-v") }]);
+    assert.equal(r?.status, "succeeded", r?.message);
+    assert.match(r?.message ?? "", /first boot verified on vmware/);
+    const v = Verification.parse(JSON.parse(readFileSync(join(dir, "logs", "mig-v_verify.json"), "utf8")));
+    assert.equal(v.verified, true);
+    const st = await mgr.store.load("mig-v");
+    assert.deepEqual(st?.verification, { verified: true, summary: "verified", hypervisor: "vmware", failed: [] });
+    assert.equal(st?.collected?.verify, join(dir, "logs", "mig-v_verify.json"));
+    const ops = driver.ops("mig-v");
+    assert.deepEqual(ops.slice(-3), ["setNicConnected 1 true", "powerOn 0", "first-boot-verified"], "the verified VM is left running");
+    const vm = await driver.openVm({ driver: "sim", name: "mig-v", id: join(dir, "hv", "mig-v") });
+    assert.equal(await vm.powerState(), "on");
+  } finally {
+    done();
+  }
+});
+
+test("a first boot that is not verified fails the migration with what differs and leaves the VM running; leave: off powers a verified one off; verify: false does not boot it", async () => {
+  const { dir, driver, mgr, done } = setup(4, 1, true);
+  try {
+    const [bad, off, skip] = await mgr.runAll([
+      { spec: sampleSpec("mig-fail-verify") },
+      { spec: sampleSpec("mig-off", { firstBoot: { leave: "off" } }) },
+      { spec: sampleSpec("mig-skip", { firstBoot: { verify: false } }) },
+    ]);
+    assert.equal(bad?.status, "failed");
+    assert.equal(bad?.step, "verify-first-boot");
+    assert.match(bad?.message ?? "", /first boot was not verified: not verified: eth1 is missing.*nic eth1: NIC_MISSING/);
+    assert.equal(Verification.parse(JSON.parse(readFileSync(join(dir, "logs", "mig-fail-verify_verify.json"), "utf8"))).verified, false);
+    const vmBad = await driver.openVm({ driver: "sim", name: "mig-fail-verify", id: join(dir, "hv", "mig-fail-verify") });
+    assert.equal(await vmBad.powerState(), "on", "left running for a person to look at");
+    assert.equal(off?.status, "succeeded", off?.message);
+    assert.deepEqual(driver.ops("mig-off").slice(-2), ["first-boot-verified", "powerOff"]);
+    assert.equal(skip?.status, "succeeded", skip?.message);
+    assert.match(skip?.message ?? "", /first boot not verified \(turned off\)/);
+    assert.equal(driver.ops("mig-skip").at(-1), "setNicConnected 1 true", "not powered on");
   } finally {
     done();
   }
@@ -142,10 +188,12 @@ test("a finished migration is not run again; an unfinished one resumes at its st
     }
     await mgr.store.save(st);
     writeFileSync(join(mgr.store.dir, "mig-r.lock"), "999999\n"); // a dead owner
+    // as it was then: the guest had powered itself off at the end of stage 2
+    await (await driver.openVm({ driver: "sim", name: "mig-r", id: join(dir, "hv", "mig-r") })).powerOff();
     const before = driver.ops("mig-r").length;
     const r = await mgr.runOne({ resumeId: "mig-r" });
     assert.equal(r.status, "succeeded", r.message);
-    assert.deepEqual(driver.ops("mig-r").slice(before), ["setNicConnected 0 true", "setNicConnected 1 true"]);
+    assert.deepEqual(driver.ops("mig-r").slice(before), ["setNicConnected 0 true", "setNicConnected 1 true", "powerOn 0"]);
     assert.deepEqual(await mgr.unfinished(), []);
     void dir;
   } finally {

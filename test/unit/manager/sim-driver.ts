@@ -2,10 +2,14 @@
 // a manager process killed and restarted sees the same world. The guest is simulated lazily,
 // on every call: booted from scsi0:15 it creates /tmp/fixup and answers BEGIN with
 // fixup.log, result.json and END after a delay; booted from a disk with the tools ISO
-// inserted it powers itself off after a delay (stage 2). Every state-changing call that
-// takes effect is appended to ops.log, so a test can count what was done.
+// inserted it powers itself off after a delay (stage 2); booted from the disk after that, it
+// is the first boot in the restored target. With a serial console (SimDriver's `serial`), the
+// guest prints its stage-2 result and its first-boot verification there, as the sentinel and
+// the verification do. Every state-changing call that takes effect is appended to ops.log, so
+// a test can count what was done.
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { STAGE2_RESULT_MARKERS, VERIFY_MARKERS } from "../../../src/protocol/files.ts";
 import {
   DriverError,
   FIXUP_UNIT,
@@ -31,6 +35,10 @@ export interface SimTiming {
 
 interface SimState {
   spec: VmSpec;
+  /** The guest has a serial console the manager can read (serial.log). */
+  serial?: boolean;
+  stage2Done?: boolean;
+  verifyPrinted?: boolean;
   power: PowerState;
   poweredOnAt: number;
   bootedFrom: number | "none";
@@ -105,12 +113,38 @@ export class SimVm implements Vm {
         this.op("stage1-done");
       }
     }
-    if (typeof s.bootedFrom === "number" && s.bootedFrom !== FIXUP_UNIT && s.cdrom?.insertedAt && now - s.cdrom.insertedAt >= s.timing.stage2Ms) {
+    const fromDisk = typeof s.bootedFrom === "number" && s.bootedFrom !== FIXUP_UNIT;
+    if (fromDisk && !s.stage2Done && s.cdrom?.insertedAt && now - s.cdrom.insertedAt >= s.timing.stage2Ms) {
+      if (s.serial) this.print(STAGE2_RESULT_MARKERS, { version: 1, status: "succeeded", code: "OK", reason: "stage 2 finished (simulated)", tools: { installed: true, code: "INSTALLED", detail: "simulated", required: false }, targetRestored: true, consoleSecured: true, guestState: "restored", powerOff: "requested", warnings: [], startedAt: new Date(now).toISOString(), finishedAt: new Date(now).toISOString(), log: "/var/log/osam-sentinel.log" });
       s.power = "off";
+      s.stage2Done = true;
       this.save(s);
       this.op("stage2-poweroff");
+    } else if (fromDisk && s.stage2Done && s.serial && !s.verifyPrinted && up) {
+      const bad = s.spec.name.includes("fail-verify");
+      const t = new Date(now).toISOString();
+      const nic = { check: "nic", subject: "eth1", status: bad ? "failed" : "ok", code: bad ? "NIC_MISSING" : "OK", expected: "eth1 00:50:56:aa:bb:02", actual: bad ? "" : "eth1 00:50:56:aa:bb:02", detail: bad ? "no NIC named eth1" : "present" };
+      this.print(VERIFY_MARKERS, { version: 1, verified: !bad, summary: bad ? "not verified: eth1 is missing" : "verified", hypervisor: "vmware", checks: [nic], startedAt: t, finishedAt: t, log: "/var/log/osam-verify.log" });
+      s.verifyPrinted = true;
+      this.save(s);
+      this.op(bad ? "first-boot-not-verified" : "first-boot-verified");
     }
     return s;
+  }
+
+  /** What the guest prints on its serial console: a JSON line framed as the sentinel frames it. */
+  private print(m: { begin: string; end: string }, value: unknown): void {
+    const line = JSON.stringify(value);
+    appendFileSync(join(this.dir, "serial.log"), `[    1.0] kernel noise\n${m.begin}\n${line}\n${m.end} bytes=${Buffer.byteLength(line) + 1}\n`);
+  }
+
+  /** Only a VM made with a serial console has one (the Vm interface's optional serialOutput). */
+  get serialOutput(): (() => Promise<Buffer>) | undefined {
+    if (!this.load().serial) return undefined;
+    return () => {
+      const f = join(this.dir, "serial.log");
+      return Promise.resolve(existsSync(f) ? readFileSync(f) : Buffer.alloc(0));
+    };
   }
 
   powerState(): Promise<PowerState> {
@@ -262,9 +296,11 @@ export class SimDriver implements Driver {
   readonly name = "sim";
   readonly dir: string;
   readonly timing: SimTiming;
-  constructor(dir: string, timing: Partial<SimTiming> = {}) {
+  readonly serial: boolean;
+  constructor(dir: string, timing: Partial<SimTiming> = {}, opts: { serial?: boolean } = {}) {
     this.dir = dir;
     this.timing = { bootMs: 30, stage1Ms: 30, stage2Ms: 30, ...timing };
+    this.serial = opts.serial === true;
     mkdirSync(dir, { recursive: true });
   }
   createVm(spec: VmSpec): Promise<Vm> {
@@ -273,7 +309,7 @@ export class SimDriver implements Driver {
     if (existsSync(join(dir, "vm.json"))) return Promise.resolve(new SimVm(ref));
     mkdirSync(join(dir, "guest"), { recursive: true });
     const vm = new SimVm(ref);
-    vm.save({ spec, power: "off", poweredOnAt: 0, bootedFrom: "none", bootOrder: [], links: spec.nics.map((n) => n.connected), timing: this.timing });
+    vm.save({ spec, ...(this.serial ? { serial: true } : {}), power: "off", poweredOnAt: 0, bootedFrom: "none", bootOrder: [], links: spec.nics.map((n) => n.connected), timing: this.timing });
     vm.op("createVm");
     return Promise.resolve(vm);
   }
