@@ -10,7 +10,11 @@ import { assertRoot, removeBaseDisks } from "./lib/disk.ts";
 
 after(removeBaseDisks);
 
-test("deb12-netplan: a SIGKILL at sampled change boundaries; re-runs converge, rollback restores the original", { timeout: (FULL ? 240 : 45) * 60_000 }, async () => {
+// Not in npm test: its two rebuilds (the uninterrupted run and the converging re-run) cost
+// about 10 min of the CI's 90, for what crash-itools proves on the same engine and initramfs tool.
+const SKIP = FULL ? false : "runs in npm run test:crash (OSAM_CRASH_FULL=1): the engine and initramfs-tools are swept by crash-itools in npm test";
+
+test("deb12-netplan: a SIGKILL at sampled change boundaries; re-runs converge, rollback restores the original", { skip: SKIP, timeout: (FULL ? 240 : 45) * 60_000 }, async () => {
   assertRoot();
   const { failed } = await familySweep(FAMILIES.netplan, { boundaries: 5, midRebuildKill: false });
   assert.deepEqual(failed, []);
