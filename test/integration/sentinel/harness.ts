@@ -217,8 +217,8 @@ export const GOLDEN = new URL("../../golden/sentinel/", import.meta.url).pathnam
 const gp = (root: string, p: string) => join(root, p.replace(/^\//, ""));
 export type GoldenGuest = "rhel8-systemd" | "rhel6-sysv";
 
-/** A golden tree with busybox applets as its commands, after stage 1 (its own inputs, options merged in). */
-export async function goldenGuest(name: GoldenGuest, options: FixupOptionsInput = {}): Promise<string> {
+/** A golden tree with busybox applets as its commands, after stage 1 (its own inputs, options merged in, then `edit`). */
+export async function goldenGuest(name: GoldenGuest, options: FixupOptionsInput = {}, edit: (inputs: Inputs) => void = () => {}): Promise<string> {
   needRoot("running the sentinel in a busybox guest");
   const root = await copyTree(join(GOLDEN, name, "root"), `osam-bb-${name}-`);
   await addBusybox(root);
@@ -227,6 +227,7 @@ export async function goldenGuest(name: GoldenGuest, options: FixupOptionsInput 
   await execa("chroot", [root, GUEST_BUSYBOX, "--install", "-s"]);
   const inputs = await loadCaseInputs(join(GOLDEN, name, "inputs"));
   inputs.system.options = { ...inputs.system.options, ...options };
+  edit(inputs);
   await stage1(root, inputs);
   return root;
 }
