@@ -1,22 +1,25 @@
 // End-to-end through the product's own entry point: `osam-fixup migrate` (run from source as a
 // child process) migrates the default Debian 12 image on QEMU from a spec built out of the
 // image's facts (the same facts the e2e harness derives its maps from). Then the collected logs
-// must be under --log-dir with their contract names, and the replica, booted once more, must
-// print a marker showing root on PVSCSI, exactly eth0 with the mapped MAC and the source's
-// address, the default target restored, nothing of stage 2 left, a clean boot (running, no
-// failed unit) and vmtoolsd running. The run directory is kept and printed.
+// must be under --log-dir with their contract names. The manager's last steps boot the migrated
+// guest once more and collect its own verification, which must say verified; in that same boot
+// the test image's marker prints the test's own evidence: root on PVSCSI, exactly eth0 with the
+// mapped MAC and the source's address, the default target restored, nothing of stage 2 left, a
+// clean boot (running, no failed unit) and vmtoolsd running. The run directory is kept and printed.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execa } from "execa";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createDriver } from "../../src/manager/drivers/index.ts";
-import { Result } from "../../src/protocol/schemas.ts";
+import { Result, Verification } from "../../src/protocol/schemas.ts";
+import { lastVerification } from "../../src/manager/verify.ts";
+import { assertVerified } from "./lib/verification.ts";
 import { ensureDisk, ensureRootfs, DEFAULT_VARIANT } from "../helpers/images.ts";
 import { ensureFixupDisk, ensureToolsIso } from "./lib/artifacts.ts";
 import { buildMaps, defaultTargetOf } from "./lib/maps.ts";
 import { assertCleanBoot, assertStage2Gone, assertToolsRun, parseMarker } from "./lib/marker.ts";
-import { tail, vmSpec, waitBoot } from "./lib/migration.ts";
+import { tail } from "./lib/migration.ts";
 import { newRunDir, REPO } from "./lib/paths.ts";
 
 const MIN = 60_000;
@@ -59,6 +62,7 @@ test(`osam-fixup migrate drives the ${variant} migration end to end on QEMU`, { 
       targetMac: n.targetMac,
       targetName: n.targetName,
       addresses: [img.meta.nics[i]!.ipv4],
+      ...(img.meta.nics[i]!.gateway ? { gateway: img.meta.nics[i]!.gateway } : {}),
       model: "vmxnet3",
     })),
     disks: [{ path: replica, sourceDevice: "/dev/vda", boot: true, format: "qcow2" }],
@@ -95,29 +99,34 @@ test(`osam-fixup migrate drives the ${variant} migration end to end on QEMU`, { 
   const result = Result.parse(JSON.parse(readFileSync(resultJson, "utf8")));
   assert.equal(result.status, "succeeded", `code ${result.code} at step ${result.step ?? "?"}: ${result.message} ${at}`);
 
-  // the manager left the VM powered off with its NICs connected; boot the replica once more in
-  // a VM of our own (same VMware-like hardware) and read the marker it prints on ttyS0
-  const driver = await createDriver("qemu", { qemu: { stateDir: join(runDir, "marker-vm"), accel: "tcg" } });
-  const vm = await driver.createVm(vmSpec(`${migrationId}-marker`, img, replica, undefined, {}));
-  let serial = "";
-  let outcome = "";
+  // the manager booted the migrated guest once more (NICs connected) and read its
+  // verification; the test image's marker printed its facts in that same boot, then powered off
+  const state = JSON.parse(readFileSync(join(stateDir, `${migrationId}.json`), "utf8")) as { firstBootSerialOffset?: number; verification?: { verified: boolean } };
+  assert.equal(typeof state.firstBootSerialOffset, "number", `the manager recorded no first boot ${at}`);
+  const vmDriver = await createDriver("qemu", { qemu: { stateDir: vmDir, accel: "tcg" } });
   const t3 = Date.now();
+  let off = false;
   try {
-    await vm.setBootOrder([{ kind: "disk", unit: 0 }]);
-    for (let i = 0; i < img.meta.nics.length; i++) await vm.setNicConnected(i, true);
-    await vm.powerOn();
-    const b = await waitBoot(vm, 0, 10 * MIN);
-    serial = b.serial;
-    outcome = `${b.outcome}${b.failure ? ` (${b.failure})` : ""} after ${b.seconds}s`;
-  } finally {
+    const vm = await vmDriver.openVm({ driver: "qemu", name: migrationId, id: join(vmDir, migrationId) });
+    // the marker powers the guest off right after the verification: give it the time to
+    await vm.waitPoweredOff({ timeoutMs: 5 * MIN }).then(() => (off = true), () => undefined);
     await vm.powerOff().catch(() => undefined);
     await vm.close();
-    await driver.close();
+  } finally {
+    await vmDriver.close();
   }
-  const markerSerial = join(runDir, "marker.serial");
+  const serial = readFileSync(vmSerial).subarray(state.firstBootSerialOffset ?? 0).toString("utf8");
+  const markerSerial = join(runDir, "first-boot.serial");
   writeFileSync(markerSerial, serial);
-  t.diagnostic(`timings (s): migrate ${migrateSeconds}, marker boot ${Math.round((Date.now() - t3) / 1000)} (${outcome})`);
+  t.diagnostic(`timings (s): migrate ${migrateSeconds} (first boot included); after it, the guest ${off ? "powered itself off" : "was still on and was powered off"} within ${Math.round((Date.now() - t3) / 1000)} s`);
 
+  const verifyJson = join(logDir, `${migrationId}_verify.json`);
+  assert.ok(existsSync(verifyJson), `${verifyJson} missing ${at}`);
+  const verification = Verification.parse(JSON.parse(readFileSync(verifyJson, "utf8")));
+  assert.deepEqual(verification, lastVerification(serial)?.verification, `the collected verification is the one the guest printed ${at}`);
+  assert.equal(state.verification?.verified, true, `state.verification ${at}`);
+  assertVerified(verification, { rootDriver: "vmw_pvscsi", nics: maps.networkInterfaceMap.interfaces.map((n) => ({ name: n.targetName ?? "", mac: n.targetMac })), addresses: [img.meta.nics[0]!.ipv4] }, at);
+  const outcome = off ? "powered off by the marker" : "still running";
   const m = parseMarker(serial);
   assert.ok(m, `the migrated guest printed no E2E-MARKER (${outcome}) ${at}; ${markerSerial}:\n${tail(serial, 30)}`);
   assert.equal(m.rootDriver, "vmw_pvscsi", `root ${m.root} (${m.rootBlock}) hangs off ${m.rootDriver || "no PCI driver"} ${at}`);

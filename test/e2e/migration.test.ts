@@ -10,6 +10,7 @@ import { readFileSync } from "node:fs";
 import { runE2eMigration, tail, type E2eRun } from "./lib/migration.ts";
 import { initramfsVerdictProblem, selectedVariants } from "./variants.ts";
 import { assertCleanBoot, assertStage2Gone, assertToolsRun } from "./lib/marker.ts";
+import { assertVerified } from "./lib/verification.ts";
 
 const MIN = 60_000;
 
@@ -79,6 +80,13 @@ for (const variant of selectedVariants()) {
     await t.test("open-vm-tools is installed and vmtoolsd runs", () => {
       assert.ok(m, noMarker());
       assertToolsRun(m, at, "qemu");
+    });
+    await t.test("the guest's own first-boot verification says verified, covering root, every NIC and address", () => {
+      assertVerified(run.verification, {
+        rootDriver: run.expectRootDriver,
+        nics: run.maps.networkInterfaceMap.interfaces.map((n) => ({ name: n.targetName ?? "", mac: n.targetMac })),
+        addresses: run.image.meta.nics.map((n) => n.ipv4),
+      }, `${at}; ${serialTail(run, "marker")}`);
     });
     t.diagnostic(`timings (s): ${JSON.stringify(run.timings)}; run directory ${run.runDir}`);
   });

@@ -46,7 +46,7 @@ export function buildMaps(img: DiskImage, migrationId: string, defaultTarget: st
       os: { id: "debian", version: { bullseye: "11", bookworm: "12", trixie: "13" }[meta.suite] },
       defaultTarget,
       blockDevices: filesystems,
-      interfaces: meta.nics.map((n) => ({ name: n.name, mac: n.mac, addresses: [n.ipv4] })),
+      interfaces: meta.nics.map((n) => ({ name: n.name, mac: n.mac, addresses: [n.ipv4], ...(n.gateway ? { gateway: n.gateway } : {}) })),
     },
     target: { firmware: meta.boot, scsiController: "pvscsi", nicModel: "vmxnet3" },
   });

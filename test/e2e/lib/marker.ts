@@ -4,7 +4,7 @@
 // tools it installs run.
 import assert from "node:assert/strict";
 import { posix } from "node:path";
-import { GUEST_BACKUP_DIR, GUEST_DATA_DIR, GUEST_JOURNAL, stage2Path } from "../../../src/protocol/files.ts";
+import { GUEST_BACKUP_DIR, GUEST_DATA_DIR, GUEST_JOURNAL, stage2Path, verifyPath } from "../../../src/protocol/files.ts";
 
 export interface MarkerLink {
   name: string;
@@ -81,7 +81,7 @@ export function parseMarker(serial: string): Marker | undefined {
 }
 
 /** What stage 2 keeps in the guest: the records (status, README, journal, backups). */
-const KEPT = new Set([posix.dirname(GUEST_DATA_DIR), GUEST_DATA_DIR, GUEST_JOURNAL, GUEST_BACKUP_DIR, stage2Path("status"), stage2Path("readme"), stage2Path("foreignTools"), stage2Path("result")]);
+const KEPT = new Set([posix.dirname(GUEST_DATA_DIR), GUEST_DATA_DIR, GUEST_JOURNAL, GUEST_BACKUP_DIR, stage2Path("status"), stage2Path("readme"), stage2Path("foreignTools"), stage2Path("result"), verifyPath("result")]);
 
 /** What stage 1 installed for stage 2 and is still in the guest: the script, its units, the manifest, the state files. */
 export function stage2Leftovers(m: Marker): string[] {

@@ -14,6 +14,8 @@ import { ensureDisk, ensureRootfs, type DiskImage, type Variant } from "../../he
 import { ensureFixupDisk, ensureToolsIso } from "./artifacts.ts";
 import { buildMaps, defaultTargetOf, targetMac, type Maps } from "./maps.ts";
 import { parseMarker, type Marker } from "./marker.ts";
+import { describeVerification, lastVerification } from "../../../src/manager/verify.ts";
+import type { Verification } from "../../../src/protocol/schemas.ts";
 import { newRunDir } from "./paths.ts";
 
 /** Serial lines that mean a boot has failed; the wait stops shortly after one appears. */
@@ -59,6 +61,8 @@ export interface E2eRun {
   resultRaw?: string;
   result?: Result;
   marker?: Marker;
+  /** The guest's own check of its first boot, printed on the serial console of the marker boot. */
+  verification?: Verification;
   /** "ran", or why stage 2 was left out */
   stage2: string;
   /** name -> host path of every log kept */
@@ -321,6 +325,8 @@ export async function runE2eMigration(variant: Variant, o: E2eOptions = {}): Pro
     run.timings.markerBoot = sec(Date.now() - t3);
     keepSerial("marker", from);
     run.marker = parseMarker(b.serial);
+    run.verification = lastVerification(b.serial)?.verification;
+    log(run.verification ? describeVerification(run.verification) : "no first-boot verification on the serial console");
     log(run.marker ? `marker: root ${run.marker.root} via ${run.marker.rootDriver}, links ${run.marker.links.map((l) => l.name).join(" ")}, target ${run.marker.defaultTarget}` : `no marker (${b.outcome}${b.failure ? `: ${b.failure}` : ""})`);
   } catch (e) {
     run.flowError = (e as Error).message;
