@@ -56,7 +56,7 @@ export function pre(text: string): string {
 
 /** The CSS class of a state, for the colour of its badge. */
 export function stateClass(state: string): string {
-  if (/^(succeeded|verified|ready|done|changed|unchanged|OK)$/.test(state)) return "ok";
+  if (/^(succeeded|verified|ready|done|changed|unchanged|OK|ok)$/.test(state)) return "ok";
   if (/warn/.test(state)) return "warn";
   if (/^(failed|blocked|not verified)$/.test(state)) return "bad";
   return "neutral";

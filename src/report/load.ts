@@ -27,6 +27,8 @@ export interface MigrationInput {
   resultError?: string;
   log?: string;
   stage2?: unknown;
+  /** The first-boot verification (verification.json as collected). */
+  verify?: unknown;
   preflight?: unknown;
   state?: ManagerView;
   /** Notes for the reader about files that could not be read. */
@@ -34,7 +36,7 @@ export interface MigrationInput {
 }
 
 /** The collected files of one migration, by kind, as the manager names them. */
-export const LOG_SUFFIXES = { result: "_result.json", log: "_fixup.log", stage2: "_stage2.json", preflight: "_preflight.json" } as const;
+export const LOG_SUFFIXES = { result: "_result.json", log: "_fixup.log", stage2: "_stage2.json", verify: "_verify.json", preflight: "_preflight.json" } as const;
 export type LogKind = keyof typeof LOG_SUFFIXES;
 
 /** A report page's file name, next to the logs it is made from. */
@@ -85,6 +87,7 @@ export function kindOfFile(file: string): LogKind | undefined {
   if (name === "result.json") return "result";
   if (name === "fixup.log") return "log";
   if (name === "stage2-result.json") return "stage2";
+  if (name === "verification.json") return "verify";
   if (name === "preflight.json") return "preflight";
   return undefined;
 }
@@ -106,6 +109,8 @@ export function loadMigration(id: string, files: Partial<Record<LogKind, string>
   if (log !== undefined) input.log = log;
   const stage2 = files.stage2 ? readJson(files.stage2, notes) : undefined;
   if (stage2 !== undefined) input.stage2 = stage2;
+  const verify = files.verify ? readJson(files.verify, notes) : undefined;
+  if (verify !== undefined) input.verify = verify;
   const preflight = files.preflight ? readJson(files.preflight, notes) : undefined;
   if (preflight !== undefined) input.preflight = preflight;
   return input;

@@ -1,7 +1,7 @@
 // One migration's page: the verdict, where the time went, every change with its diff and
 // reason, every command with its output folded, the warnings and findings with their codes,
 // and the stage-2 verification.
-import type { Result } from "../protocol/schemas.ts";
+import { Verification, type Result } from "../protocol/schemas.ts";
 import { codeInfo } from "./advice.ts";
 import { diffHtml } from "./diff-html.ts";
 import { badge, details, esc, fmtMs, page, pre, text } from "./html.ts";
@@ -208,10 +208,22 @@ function verificationSection(s: unknown): string {
   return `<section id="verification"><h2>Verification (stage 2) ${st ? badge(st) : ""}</h2>${value(s)}</section>`;
 }
 
+/** The guest's own check of its first boot: one row per check, failures first. */
+function firstBootSection(raw: unknown): string {
+  const head = (b = "") => `<section id="first-boot"><h2>First boot on the target ${b}</h2>`;
+  if (raw === undefined) return `${head()}<p>No first-boot verification was collected.</p></section>`;
+  const r = Verification.safeParse(raw);
+  if (!r.success) return `${head()}<p>verification.json does not match its schema.</p>${value(raw)}</section>`;
+  const v = r.data;
+  const order = { failed: 0, skipped: 1, ok: 2 } as const;
+  const rows = [...v.checks].sort((a, b) => order[a.status] - order[b.status]).map((c) => `<tr class="check" data-status="${esc(c.status)}"><td>${esc(c.check)}</td><td>${esc(c.subject)}</td><td>${badge(c.status)}</td><td><code>${esc(c.code)}</code></td><td>${esc(c.expected)}</td><td>${esc(c.actual)}</td><td>${esc(c.detail)}</td></tr>`);
+  return `${head(badge(v.verified ? "verified" : "not verified"))}<p>${esc(v.summary)} <span class="muted">(on ${esc(v.hypervisor)}, ${esc(v.finishedAt)})</span></p><table class="checks"><thead><tr><th>check</th><th>subject</th><th>status</th><th>code</th><th>expected</th><th>found</th><th>detail</th></tr></thead><tbody>${rows.join("")}</tbody></table></section>`;
+}
+
 export function renderMigrationPage(m: MigrationInput, o: { waveLink?: string } = {}): string {
   const v = verdictOf(m);
-  const nav = `<nav>${o.waveLink ? `<a href="${esc(o.waveLink)}">← wave</a> · ` : ""}<a href="#timeline">timeline</a> · <a href="#changes">changes</a> · <a href="#commands">commands</a> · <a href="#warnings">problems</a> · <a href="#verification">verification</a> · <a href="#log">fixup.log</a></nav>`;
+  const nav = `<nav>${o.waveLink ? `<a href="${esc(o.waveLink)}">← wave</a> · ` : ""}<a href="#timeline">timeline</a> · <a href="#changes">changes</a> · <a href="#commands">commands</a> · <a href="#warnings">problems</a> · <a href="#verification">stage 2</a> · <a href="#first-boot">first boot</a> · <a href="#log">fixup.log</a></nav>`;
   const log = m.log !== undefined ? details(`fixup.log (${m.log.split("\n").length - 1} lines)`, pre(m.log)) : "<p>Not collected.</p>";
-  const body = [nav, verdictSection(m), timelineSection(m), changesSection(m.result), commandsSection(m.log), warningsSection(m), verificationSection(m.stage2), `<section id="log"><h2>Full log</h2>${log}</section>`, `<footer>osam-fixup report · ${esc(new Date().toISOString())}</footer>`].join("\n");
+  const body = [nav, verdictSection(m), timelineSection(m), changesSection(m.result), commandsSection(m.log), warningsSection(m), verificationSection(m.stage2), firstBootSection(m.verify), `<section id="log"><h2>Full log</h2>${log}</section>`, `<footer>osam-fixup report · ${esc(new Date().toISOString())}</footer>`].join("\n");
   return page(`${m.id}: ${v.state}`, REPORT_CSS, body);
 }

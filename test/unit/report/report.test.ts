@@ -72,6 +72,19 @@ test("a migration page escapes every guest string and carries no script", () => 
   assert.match(html, /<details class="command failed">/);
 });
 
+test("the first-boot verification: a row per check, failures first, the guest's strings escaped; a missing or malformed one says so", () => {
+  const check = (name: string, status: "ok" | "failed" | "skipped", subject: string) => ({ check: name, subject, status, code: status === "failed" ? "ADDRESS_MISSING" : status === "skipped" ? "NOT_APPLICABLE" : "OK", expected: "10.0.3.15/24", actual: status === "failed" ? "" : "10.0.3.15/24", detail: `d ${EVIL}` });
+  const verify = { version: 1, verified: false, summary: `not verified: eth1 lacks 10.0.3.15/24 ${EVIL}`, hypervisor: "vmware", checks: [check("root", "ok", "/"), check("tools", "skipped", "vmtoolsd"), check("address", "failed", `eth1 ${EVIL}`)], startedAt: "t0", finishedAt: "t1", log: "/var/log/osam-verify.log" };
+  const html = renderMigrationPage({ id: "m1", result: result(), verify, notes: [] });
+  assert.ok(!html.includes("<script") && !html.includes("<img"));
+  const section = /<section id="first-boot">[\s\S]*?<\/section>/.exec(html)?.[0] ?? "";
+  assert.match(section, /<span class="badge bad">not verified<\/span>/);
+  assert.deepEqual([...section.matchAll(/<tr class="check" data-status="(\w+)">/g)].map((x) => x[1]), ["failed", "skipped", "ok"]);
+  assert.match(section, /ADDRESS_MISSING/);
+  assert.match(renderMigrationPage({ id: "m1", result: result(), notes: [] }), /No first-boot verification was collected/);
+  assert.match(renderMigrationPage({ id: "m1", result: result(), verify: { verified: "yes" }, notes: [] }), /verification.json does not match its schema/);
+});
+
 test("step bars: end to end without timings, placed by their phases with them; one bar per phase", () => {
   const r = result();
   assert.deepEqual(stepBars(r, undefined).map((b) => [b.key, b.segments[0]?.startMs, b.totalMs, b.kind]), [
