@@ -77,6 +77,8 @@ export interface E2eOptions {
   onProgress?: (line: string) => void;
   memoryMiB?: number;
   cpus?: number;
+  /** Image NICs (by index) left out of network-interface-map.json: the VM still has them. */
+  unmappedNics?: number[];
 }
 
 const MIN = 60_000;
@@ -200,6 +202,8 @@ export async function runE2eMigration(variant: Variant, o: E2eOptions = {}): Pro
   const migrationId = `e2e-${variant}-${runDir.slice(-15).replace(/[^0-9]/g, "")}`;
   const expectDefaultTarget = defaultTargetOf(rootfs);
   const maps = buildMaps(img, migrationId, expectDefaultTarget);
+  const unmapped = new Set((o.unmappedNics ?? []).map((i) => img.meta.nics[i]?.mac));
+  maps.networkInterfaceMap.interfaces = maps.networkInterfaceMap.interfaces.filter((n) => !unmapped.has(n.sourceMac));
   const run: E2eRun = {
     variant,
     runDir,
