@@ -3,8 +3,10 @@
 # system-configuration.json (see src/protocol/schemas.ts). Runs on the source system before
 # migration, so it is POSIX sh with fallbacks for old userlands: lsblk or /proc/partitions,
 # blkid or /dev/disk links, ip or ifconfig. Read-only; needs root only for blkid's view of
-# devices that are not cached.
-PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# devices that are not cached. Test hooks: OSAM_COLLECT_NET_ROOT (a tree read instead of
+# /sys/class/net, /proc/net, /etc/resolv.conf and /run/systemd/resolve), OSAM_COLLECT_PATH
+# (directories of stub commands put before the standard PATH).
+PATH=${OSAM_COLLECT_PATH:+$OSAM_COLLECT_PATH:}/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
 LC_ALL=C
 export LC_ALL
@@ -224,6 +226,38 @@ addresses_of() {
 	fi
 }
 
+# The default route's gateway when it leaves through interface $1 (IPv4 first, then IPv6).
+gateway_of() {
+	if command -v ip >/dev/null 2>&1; then
+		for go_fam in -4 -6; do
+			go_gw=$(ip "$go_fam" route show 2>/dev/null | awk -v d="$1" '$1 == "default" { via = ""; dev = ""; for (i = 2; i < NF; i++) { if ($i == "via") via = $(i + 1); if ($i == "dev") dev = $(i + 1) } if (dev == d && via != "") { print via; exit } }')
+			[ -n "$go_gw" ] && echo "$go_gw" && return 0
+		done
+	elif command -v route >/dev/null 2>&1; then
+		route -n 2>/dev/null | awk -v d="$1" '$1 == "0.0.0.0" && $8 == d && $2 != "0.0.0.0" { print $2; exit }'
+	fi
+}
+
+# An IPv4 or IPv6 address (with a zone for a link-local one), as the schema takes it.
+valid_ip() {
+	case $1 in '' | *[!0-9A-Za-z.:%_-]*) return 1 ;; esac
+	[ ${#1} -le 64 ]
+}
+
+# osam-include: nameservers.sh
+
+# The name servers the source resolves with (IF_ROOT: the unit tests' tree).
+nameservers() {
+	nss_first=1
+	for nss in $(ns_list "${OSAM_COLLECT_NET_ROOT:-}" | sed -n '1,64p'); do
+		valid_ip "$nss" || continue
+		if [ "$nss_first" = 1 ]; then printf ',"nameservers":['; else printf ','; fi
+		nss_first=0
+		js "$nss"
+	done
+	[ "$nss_first" = 1 ] || printf ']'
+}
+
 # What an interface is: physical (a device behind it), bridge, bond, team, vlan, or virtual.
 # $1: its /sys/class/net directory, $2: its name. Only physical NICs are mapped to the target;
 # the others carry a port's MAC and follow their ports.
@@ -284,7 +318,10 @@ interfaces() {
 			if_a_first=0
 			js "$if_addr"
 		done
-		printf ']}'
+		printf ']'
+		if_gw=$(gateway_of "$if_name")
+		valid_ip "$if_gw" && member gateway "$if_gw"
+		printf '}'
 	done
 	printf ']'
 }
@@ -307,6 +344,7 @@ main() {
 	[ -n "$rd" ] && [ ${#rd} -le 512 ] && member root "$rd"
 	block_devices
 	interfaces
+	nameservers
 	printf '}\n'
 }
 

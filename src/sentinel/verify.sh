@@ -308,32 +308,7 @@ nic_with_mac() {
 	return 1
 }
 
-# The name servers of a resolv.conf, one per line.
-nameservers_in() {
-	awk '$1 == "nameserver" && $2 != "" { print $2 }' "$1" 2>/dev/null
-}
-
-# The name servers the guest resolves with: resolv.conf's, or, when that names only
-# systemd-resolved's stub, the upstream servers resolved uses.
-current_nameservers() {
-	cn_list=$(nameservers_in "$R/etc/resolv.conf")
-	case $(printf '%s\n' "$cn_list" | grep -Evx '127\.0\.0\.5[34]' | sed -n '1p') in
-	'')
-		DNS_FROM="systemd-resolved's upstream servers (/etc/resolv.conf names its stub)"
-		if [ -f "$R/run/systemd/resolve/resolv.conf" ]; then
-			nameservers_in "$R/run/systemd/resolve/resolv.conf"
-		elif has resolvectl; then
-			run resolvectl dns 2>/dev/null | sed -n 's/^[^:]*:[ ]*//p' | tr ' ' '\n' | sed '/^$/d'
-		else
-			printf '%s\n' "$cn_list"
-		fi
-		;;
-	*)
-		DNS_FROM=/etc/resolv.conf
-		printf '%s\n' "$cn_list"
-		;;
-	esac
-}
+# osam-include: nameservers.sh
 
 # vmtoolsd among the running processes.
 vmtoolsd_running() {
@@ -444,9 +419,8 @@ check_dns() {
 		add_check dns resolv.conf skipped NOT_APPLICABLE '' '' "the source's name servers are not known"
 		return
 	fi
-	DNS_FROM=/etc/resolv.conf
-	# not in $(...): current_nameservers sets DNS_FROM
-	current_nameservers >"$DATA/.verify-dns.tmp"
+	# not in $(...): ns_list sets NS_FROM
+	ns_list "$R" >"$DATA/.verify-dns.tmp"
 	cs_list=$(cat "$DATA/.verify-dns.tmp")
 	rm -f "$DATA/.verify-dns.tmp"
 	cs_have=$(printf '%s\n' "$cs_list" | sed '/^$/d' | joined)
@@ -456,9 +430,9 @@ check_dns() {
 	done
 	cs_want=$(printf '%s\n' "$cs_want" | joined)
 	if [ -z "$cs_missing" ]; then
-		add_check dns resolv.conf ok OK "$cs_want" "$cs_have" "the guest resolves with the source's name servers ($DNS_FROM)"
+		add_check dns resolv.conf ok OK "$cs_want" "$cs_have" "the guest resolves with the source's name servers ($NS_FROM)"
 	else
-		add_check dns resolv.conf failed DNS_CHANGED "$cs_want" "$cs_have" "$DNS_FROM lacks $cs_missing, which the source resolved with" "the name servers are ${cs_have:-none}, not $cs_want"
+		add_check dns resolv.conf failed DNS_CHANGED "$cs_want" "$cs_have" "$NS_FROM lacks $cs_missing, which the source resolved with" "the name servers are ${cs_have:-none}, not $cs_want"
 	fi
 }
 

@@ -78,3 +78,31 @@ test("each interface's kind, and each physical NIC's own MAC (a bond member's fr
     await removeTree(d);
   }
 });
+
+test("each interface's gateway when the default route leaves through it, and the name servers (resolved's upstream ones behind its stub)", async () => {
+  const d = await tempDir("osam-collect-gw-");
+  const put = async (p: string, t: string, mode = 0o644) => {
+    await mkdir(dirname(join(d, p)), { recursive: true });
+    await writeFile(join(d, p), t, { mode });
+  };
+  try {
+    for (const [n, mac] of [["tens3", "52:54:00:00:00:03"], ["tens4", "52:54:00:00:00:04"]] as const) {
+      await put(`sys/class/net/${n}/address`, `${mac}\n`);
+      await mkdir(join(d, "sys/class/net", n, "device"), { recursive: true });
+    }
+    // a stub ip: the default route via tens4 (IPv4) and via tens3 (IPv6 only)
+    await put("bin/ip", `#!/bin/sh\ncase "$*" in\n"-4 route show") echo "default via 10.9.0.1 dev tens4 proto static"; echo "10.9.0.0/24 dev tens4" ;;\n"-6 route show") echo "default via fe80::1 dev tens3 metric 1024" ;;\nesac\n`, 0o755);
+    await put("etc/resolv.conf", "# stub\nnameserver 127.0.0.53\noptions edns0\n");
+    await put("run/systemd/resolve/resolv.conf", "nameserver 10.9.0.53\nnameserver fd00::53\n");
+    const env = { LC_ALL: "C", OSAM_COLLECT_NET_ROOT: d, OSAM_COLLECT_PATH: join(d, "bin"), PATH: process.env.PATH ?? "/usr/bin:/bin" };
+    const viaStub = await execa("/usr/bin/dash", ["-s"], { input: COLLECT_SH, env, extendEnv: false });
+    const src = parseCollectOutput(viaStub.stdout);
+    assert.deepEqual(Object.fromEntries((src.interfaces ?? []).map((i) => [i.name, i.gateway])), { tens3: "fe80::1", tens4: "10.9.0.1" });
+    assert.deepEqual(src.nameservers, ["10.9.0.53", "fd00::53"]);
+    await put("etc/resolv.conf", "nameserver 192.168.1.1\n");
+    const plain = parseCollectOutput((await execa("/bin/busybox", ["sh", "-s"], { input: COLLECT_SH, env, extendEnv: false })).stdout);
+    assert.deepEqual(plain.nameservers, ["192.168.1.1"], "a resolv.conf of its own is taken as it is");
+  } finally {
+    await removeTree(d);
+  }
+});
