@@ -473,7 +473,9 @@ check_failed_units() {
 	fi
 	cf_failed=''
 	cf_expected=''
-	for cf_u in $(run systemctl --failed --no-legend --plain 2>/dev/null | awk '{ u = $1; if (u == "*" || u == "\342\227\217") u = $2; if (u ~ /\./) print u }'); do
+	# --plain (no bullet before a failed unit) is newer than some systemd versions
+	cf_list=$(run systemctl --failed --no-legend --plain 2>/dev/null) || cf_list=$(run systemctl --failed --no-legend 2>/dev/null)
+	for cf_u in $(printf '%s\n' "$cf_list" | awk '{ u = $1; if (u == "*" || u == "\342\227\217") u = $2; if (u ~ /\./) print u }'); do
 		[ "$cf_u" = "$SELF_UNIT" ] && continue
 		if tools_unit "$cf_u"; then
 			cf_ev=$(run systemctl show -p Result -p ExecMainStatus "$cf_u" 2>/dev/null | tr '\n' ' ' | sed 's/ *$//')
