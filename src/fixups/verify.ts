@@ -12,7 +12,7 @@ import { readFstab } from "../guest/inspect.ts";
 import { resolveSpec } from "../guest/mount.ts";
 import type { KnownDevice } from "../guest/devices.ts";
 import { CONTROLLER_DRIVER } from "../initrd/drivers.ts";
-import { physicalSource, resolveNics } from "../network/mapping.ts";
+import { physicalSource, renameNicsEnabled, resolveNics } from "../network/mapping.ts";
 import { renameWords } from "../network/names.ts";
 import type { NetInterfaceInfo } from "../network/inspect.ts";
 import type { Inputs } from "../protocol/inputs.ts";
@@ -58,7 +58,8 @@ async function bootTarget(view: GuestView, info: GuestInfo, inputs: Inputs): Pro
       // the distribution's default, which applies when stage 1 found no link of the admin's
       if (d === "/etc/systemd/system" && rec === STAGE2_NONE) continue;
       const l = await view.readlink(`${d}/default.target`);
-      if (l) return `target ${posix.basename(l)}`;
+      // the admin's link is rescue.target here only because the single-user step set it
+      if (l && !/^(rescue|emergency)\.target$/.test(posix.basename(l))) return `target ${posix.basename(l)}`;
     }
     return src.defaultTarget ? `target ${src.defaultTarget}` : undefined;
   }
@@ -83,6 +84,7 @@ export async function verifyExpectations(view: GuestView, info: GuestInfo, input
   const { nics } = resolveNics(info.network, inputs);
   const mapped = nics.filter((n) => n.foundBy !== "none");
   for (const n of mapped) lines.push(`nic ${n.newName} ${n.targetMac}`);
+  if (!renameNicsEnabled(inputs) && mapped.length) notes.push("options.renameNics is false: the verification expects each NIC under its source name, which the guest's udev may not give it on the target");
   const names = new Map(mapped.filter((n) => n.sourceName !== undefined).map((n) => [n.sourceName!, n.newName]));
   const byName = new Map<string, NetInterfaceInfo>(info.network.map((i) => [i.name, i]));
   for (const i of inputs.system.source.interfaces ?? []) {
