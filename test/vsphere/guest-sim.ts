@@ -2,12 +2,19 @@
 // (its files are $guestRoot/<container id>/...) behaves like the fixup disk when it is
 // powered on booting from scsi0:15 (creates /tmp/fixup, answers BEGIN with fixup.log,
 // result.json and END), and like the stage-2 sentinel when it boots from another disk with an
-// ISO in its CD-ROM (powers itself off). A hostname "fail-stage1" in the maps makes stage 1
-// fail with code 200. Run in-process (startGuestSim) or as a process:
+// ISO in its CD-ROM: prints its result on ttyS0, that is appends a result block to the file of
+// the VM's serial port (vcsim's datastores are local directories), and powers itself off. A
+// hostname "fail-stage1" in the maps makes stage 1 fail with code 200; "fail-stage2" makes
+// stage 2 print a failure and leave the guest running, in single-user mode, as the sentinel
+// does. A boot with the NICs connected is the first boot in the restored target: it prints the
+// first-boot verification, not verified for a hostname "fail-verify". Run in-process (startGuestSim) or as a process:
 //   node test/vsphere/guest-sim.ts URL USER PASSWORD GUEST_ROOT
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseDatastorePath } from "../../src/manager/drivers/vsphere/datastore-file.ts";
 import { arr, text, toRef, VimClient, xsiType } from "../../src/manager/drivers/vsphere/soap.ts";
+import { STAGE2_RESULT_MARKERS, VERIFY_MARKERS } from "../../src/protocol/files.ts";
+import type { Stage2Result, Verification } from "../../src/protocol/schemas.ts";
 
 type Node = Record<string, unknown>;
 
@@ -53,6 +60,54 @@ export function onceEach(r: GuestSimReport, ids: string[], guestRoot: string): s
   return problems;
 }
 
+/**
+ * A result as the guest prints it on a serial console (the sentinel's printf through the tty:
+ * CR LF line ends; the end line counts the JSON line's bytes with its newline).
+ */
+export function consoleBlock(markers: { begin: string; end: string }, value: unknown): string {
+  const json = JSON.stringify(value);
+  return `\r\n${markers.begin}\r\n${json}\r\n${markers.end} bytes=${Buffer.byteLength(json) + 1}\r\n`;
+}
+
+export function sampleStage2Result(over: Partial<Stage2Result>): Stage2Result {
+  const t = new Date().toISOString();
+  return {
+    version: 1,
+    status: "succeeded",
+    code: "OK",
+    reason: "stage 2 finished: VMware Tools installed, the guest restored",
+    tools: { installed: true, code: "INSTALLED", detail: "open-vm-tools from the tools medium", required: false },
+    targetRestored: true,
+    consoleSecured: true,
+    guestState: "restored",
+    powerOff: "requested",
+    warnings: [],
+    startedAt: t,
+    finishedAt: t,
+    log: "/var/log/osam-stage2.log",
+    ...over,
+  };
+}
+
+export function sampleVerification(verified: boolean, summary: string): Verification {
+  const t = new Date().toISOString();
+  return {
+    version: 1,
+    verified,
+    summary,
+    hypervisor: "vmware",
+    checks: [{ check: "nic", subject: "ens224", status: verified ? "ok" : "failed", code: verified ? "OK" : "NIC_MISSING", expected: "00:50:56:01:00:02", actual: verified ? "00:50:56:01:00:02" : "", detail: verified ? "present" : "the NIC is missing" }],
+    startedAt: t,
+    finishedAt: t,
+    log: "/var/log/osam-verify.log",
+  };
+}
+
+/** Datastore name -> the local directory vcsim keeps it in. */
+export async function datastoreDirs(c: VimClient): Promise<Map<string, string>> {
+  return new Map((await c.propsOfAll("Datastore", ["name", "summary.url"])).map((d) => [text(d.props.name), text(d.props["summary.url"])]));
+}
+
 function writeAtomic(path: string, data: string): void {
   writeFileSync(path + ".tmp", data);
   renameSync(path + ".tmp", path);
@@ -63,7 +118,20 @@ export async function startGuestSim(url: string, user: string, password: string,
   await c.connect(user, password);
   const stats: GuestSimStats = { stage1: new Map(), stage2: new Map(), begin: new Map(), errors: [] };
   const poweringOff = new Set<string>();
+  /** VMs whose stage 2 failed: they printed their result and stay on. */
+  const failedStage2 = new Set<string>();
+  /** VMs whose first boot printed its verification. */
+  const verified = new Set<string>();
+  const dsDirs = await datastoreDirs(c);
   let stopped = false;
+  /** Appends to the VM's serial log, as its VMX does with what the guest writes on ttyS0. */
+  const printOnSerial = (name: string, devs: Node[], data: string): void => {
+    const port = devs.find((d) => xsiType(d) === "VirtualSerialPort" && xsiType(d.backing) === "VirtualSerialPortFileBackingInfo");
+    const p = parseDatastorePath(text((port?.backing as Node | undefined)?.fileName));
+    const dir = p && dsDirs.get(p.datastore);
+    if (!p || !dir) throw new Error(`${name}: no serial port backed by a file on a known datastore`);
+    appendFileSync(join(dir, p.path), data);
+  };
   const tick = async () => {
     const vms = await c.propsOfAll("VirtualMachine", ["name", "runtime.powerState", "config.annotation", "config.bootOptions", "config.hardware.device"]);
     for (const { obj, props } of vms) {
@@ -98,9 +166,28 @@ export async function startGuestSim(url: string, user: string, password: string,
       } else if (bootDisk) {
         const cd = devs.find((d) => xsiType(d) === "VirtualCdrom");
         const iso = cd && xsiType(cd.backing) === "VirtualCdromIsoBackingInfo";
-        if (iso && !poweringOff.has(obj.value)) {
-          poweringOff.add(obj.value);
+        const sysPath = join(g, "tmp/fixup/system-configuration.json");
+        const host = existsSync(sysPath) ? (JSON.parse(readFileSync(sysPath, "utf8")) as { source: { hostname?: string } }).source.hostname : undefined;
+        // the manager connects the NICs only after stage 2: a boot with them is the first boot in
+        // the restored target, where the verification prints its result once
+        if (devs.some((d) => d.macAddress !== undefined && text((d.connectable as Node | undefined)?.startConnected) === "true")) {
+          if (!verified.has(obj.value)) {
+            verified.add(obj.value);
+            const ok = host !== "fail-verify";
+            printOnSerial(name, devs, consoleBlock(VERIFY_MARKERS, sampleVerification(ok, ok ? "verified" : "not verified: NIC ens224 is missing")));
+          }
+          continue;
+        }
+        if (iso && !poweringOff.has(obj.value) && !failedStage2.has(obj.value)) {
           stats.stage2.set(name, (stats.stage2.get(name) ?? 0) + 1);
+          if (host === "fail-stage2") {
+            failedStage2.add(obj.value);
+            const failed = sampleStage2Result({ status: "failed", code: "RESTORE_FAILED", reason: "the boot target could not be put back; the guest waits in single-user mode", targetRestored: false, guestState: "single-user", powerOff: "not-attempted" });
+            printOnSerial(name, devs, `Welcome to emergency mode\r\n${consoleBlock(STAGE2_RESULT_MARKERS, failed)}`);
+            continue;
+          }
+          poweringOff.add(obj.value);
+          printOnSerial(name, devs, `[    1.000000] Linux version 6.1 (${name})\r\n${consoleBlock(STAGE2_RESULT_MARKERS, sampleStage2Result({}))}`);
           // the sentinel installs the tools and powers the guest off
           void (async () => {
             try {

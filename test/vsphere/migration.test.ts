@@ -1,5 +1,6 @@
 // The vSphere driver through a whole migration against vcsim (govmomi's simulator built from
-// Debian's source by scripts/build-vcsim.sh), the guest side simulated by guest-sim.ts.
+// Debian's source by scripts/build-vcsim.sh), the guest side simulated by guest-sim.ts. The
+// guest's results reach the manager on the serial port's file (serial.test.ts).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, existsSync, readdirSync } from "node:fs";
@@ -11,7 +12,8 @@ import { VsphereDriver, type VsphereVm } from "../../src/manager/drivers/vsphere
 import { DriverError, GuestFileNotFoundError, type DeviceDescription } from "../../src/manager/drivers/types.ts";
 import { Manager, type ManagerEvent } from "../../src/manager/manager.ts";
 import { parseSpec, type MigrationSpec } from "../../src/manager/spec.ts";
-import { NetworkInterfaceMap, ReplicaDiskMap, Result, SystemConfiguration } from "../../src/protocol/schemas.ts";
+import { NetworkInterfaceMap, ReplicaDiskMap, Result, Stage2Result, SystemConfiguration, Verification } from "../../src/protocol/schemas.ts";
+import { lastStage2Result } from "../../src/manager/stage2.ts";
 import { createDisk, startVcsim, testClient, type Vcsim } from "./vcsim.ts";
 import { onceEach, simReport, startGuestSim } from "./guest-sim.ts";
 
@@ -24,7 +26,7 @@ before(async () => {
   vc = await startVcsim();
   const c = await testClient(vc);
   // one fixup disk per VM: destroying a VM deletes the disks attached to it
-  for (const p of [...["vs-a", "vs-f", "vs-ok", "vs-cli"].map((id) => `[LocalDS_0] osam/fixup-${id}.vmdk`), ...["a-0", "a-1", "b-0", "c-0", "d-0", "e-0"].map((n) => `[LocalDS_0] rep/${n}.vmdk`)]) await createDisk(c, p);
+  for (const p of [...["vs-a", "vs-f", "vs-ok", "vs-cli", "vs-s2f", "vs-vf"].map((id) => `[LocalDS_0] osam/fixup-${id}.vmdk`), ...["a-0", "a-1", "b-0", "c-0", "d-0", "e-0", "f-0", "g-0"].map((n) => `[LocalDS_0] rep/${n}.vmdk`)]) await createDisk(c, p);
   await c.logout();
   sim = await startGuestSim(vc.url, vc.user, vc.password, vc.guestRoot);
 });
@@ -74,6 +76,10 @@ test("vsphere: a whole migration against vcsim: devices, boot order before/after
     mgr.on("event", (e: ManagerEvent) => events.push(e));
     const [r] = await mgr.runAll([{ spec: spec("vs-a", ["[LocalDS_0] rep/a-0.vmdk", "[LocalDS_0] rep/a-1.vmdk"]) }]);
     assert.equal(r?.status, "succeeded", r?.message);
+    // stage 2's result and the first boot's verification, read from the serial port's file
+    assert.match(r?.message ?? "", /stage 2 succeeded \(OK\).*first boot verified on vmware/);
+    assert.equal(Stage2Result.parse(JSON.parse(readFileSync(join(dir, "logs", "vs-a_stage2.json"), "utf8"))).status, "succeeded");
+    assert.equal(Verification.parse(JSON.parse(readFileSync(join(dir, "logs", "vs-a_verify.json"), "utf8"))).verified, true);
 
     // the VM as created: PVSCSI, disks at 0:0, 0:1 and 0:15, NICs not connected, boot from 15
     const d0 = snaps.get("boot-from-fixup");
@@ -98,11 +104,12 @@ test("vsphere: a whole migration against vcsim: devices, boot order before/after
     const d1 = snaps.get("insert-tools");
     assert.deepEqual(d1?.bootOrder, [{ kind: "disk", unit: 0 }]);
     assert.deepEqual(d1?.cdrom, { present: true, media: "[LocalDS_0] osam/vmware-tools.iso", connected: true });
-    // at the end: NICs connected, VM off
+    // at the end: NICs connected, the VM running its first boot (left running by default)
     assert.deepEqual(snaps.get("connect-nics")?.nics.map((n) => n.connected), [true, true]);
     const st = await mgr.store.load("vs-a");
     const vm = await drv.openVm(st!.vm!);
-    assert.equal(await vm.powerState(), "off");
+    assert.equal(await vm.powerState(), "on");
+    assert.equal(lastStage2Result((await vm.serialOutput()).toString("utf8"))?.result.status, "succeeded");
 
     // files written into the guest (by transfer to guest), as the guest sees them
     const cid = readdirSync(vc.guestRoot).find((x) => existsSync(join(vc.guestRoot, x, "tmp/fixup/BEGIN")) && readFileSync(join(vc.guestRoot, x, "tmp/fixup/fixup.log"), "utf8").includes("vs-a"));
@@ -171,6 +178,35 @@ test("vsphere: stage-1 failure stops the migration with its code; one failure do
     assert.ok(existsSync(join(dir, "logs", "vs-f_result.json")));
     assert.equal(out[1]?.status, "succeeded", out[1]?.message);
     for (const id of ["vs-f", "vs-ok"]) await (await drv.openVm((await mgr.store.load(id))!.vm!)).destroy();
+  } finally {
+    await drv.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("vsphere: the manager learns from the serial port that stage 2 failed or that the first boot is not verified, and says why", { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "osam-vs-"));
+  const drv = await VsphereDriver.connect(driverOpts());
+  try {
+    const mgr = new Manager({ driver: drv, stateDir: join(dir, "state"), logDir: join(dir, "logs"), pollMs: 100 });
+    const t0 = Date.now();
+    // the failing guest stays on in single-user mode: without the serial port the manager would wait out this timeout
+    const out = await mgr.runAll([
+      { spec: spec("vs-s2f", ["[LocalDS_0] rep/f-0.vmdk"], { source: { hostname: "fail-stage2", firmware: "bios", cpus: 1, memoryMiB: 512 }, timeouts: { "wait-stage2": 600 } }) },
+      { spec: spec("vs-vf", ["[LocalDS_0] rep/g-0.vmdk"], { source: { hostname: "fail-verify", firmware: "bios", cpus: 1, memoryMiB: 512 } }) },
+    ]);
+    assert.ok(Date.now() - t0 < 90_000);
+    assert.equal(out[0]?.status, "failed");
+    assert.match(out[0]?.message ?? "", /stage 2 failed \(RESTORE_FAILED\): the boot target could not be put back; the guest waits in single-user mode/);
+    assert.equal(Stage2Result.parse(JSON.parse(readFileSync(join(dir, "logs", "vs-s2f_stage2.json"), "utf8"))).guestState, "single-user");
+    assert.equal(out[1]?.status, "failed");
+    assert.match(out[1]?.message ?? "", /the first boot was not verified: not verified: NIC ens224 is missing/);
+    assert.equal(Verification.parse(JSON.parse(readFileSync(join(dir, "logs", "vs-vf_verify.json"), "utf8"))).verified, false);
+    for (const id of ["vs-s2f", "vs-vf"]) {
+      const vm = await drv.openVm((await mgr.store.load(id))!.vm!);
+      assert.equal(await vm.powerState(), "on", `${id} is left running for a person`);
+      await vm.destroy();
+    }
   } finally {
     await drv.close();
     rmSync(dir, { recursive: true, force: true });

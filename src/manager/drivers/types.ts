@@ -17,7 +17,8 @@
 //   await vm.waitPoweredOff({ timeoutMs });
 //   await vm.describe();                         // devices, NIC link state, boot order (for checks)
 //   vm.serialLogPath                             // qemu only: the guest's ttyS0 output, appended
-//   await vm.serialOutput?.()                    // the guest's serial output so far (the stage-2 result channel)
+//   await vm.serialOutput?.()                    // the guest's serial output so far (the stage-2 result channel;
+//                                                // qemu: serial.log; vsphere: the serial port's datastore file, its last 8 MiB)
 //   await vm.close(); await driver.close();      // drop connections; the VM keeps running
 //
 // Every method is safe to call again after a crash of the caller (the manager resumes): a VM
@@ -156,7 +157,10 @@ export interface Vm {
 
 export interface Driver {
   readonly name: string;
-  /** Creates the VM powered off; when one with spec.name exists, returns it unchanged. */
+  /**
+   * Creates the VM powered off; when one with spec.name exists, returns it unchanged (but for
+   * vsphere's serial port: added when missing and the VM is off).
+   */
   createVm(spec: VmSpec): Promise<Vm>;
   findVm(name: string): Promise<VmRef | undefined>;
   openVm(ref: VmRef): Promise<Vm>;

@@ -4,7 +4,10 @@
 // PowerOn/PowerOff; guest files through GuestFileManager (ListFilesInGuest,
 // InitiateFileTransferTo/FromGuest with HTTP PUT/GET on the returned URL); a waiter for
 // guest.toolsRunningStatus. On vSphere the fixup disk is a VMDK (a CD-ROM cannot sit on a
-// SCSI controller); it is attached independent-nonpersistent so it is never modified.
+// SCSI controller); it is attached independent-nonpersistent so it is never modified. Every VM
+// gets a serial port backed by a file in its datastore folder: the guest's ttyS0, where the
+// stage-2 sentinel and the first-boot verification print their results; serialOutput reads it
+// back over the datastore file API (datastore-file.ts).
 import { posix } from "node:path";
 import {
   checkVmSpec,
@@ -24,6 +27,7 @@ import {
   type WaitOptions,
 } from "../types.ts";
 import type { VsphereDriverOptions } from "./config.ts";
+import { datastoreFileUrl, parseDatastorePath, readDatastoreTail } from "./datastore-file.ts";
 import { arr, esc, moXml, text, toRef, VimClient, VimFault, xsiType, type MoRef } from "./soap.ts";
 
 export type { VsphereDriverOptions };
@@ -53,6 +57,26 @@ const NIC_XSI: Record<string, string> = { vmxnet3: "VirtualVmxnet3", e1000e: "Vi
 
 function connectable(start: boolean, connected: boolean): string {
   return `<connectable><startConnected>${start}</startConnected><allowGuestControl>true</allowGuestControl><connected>${connected}</connected></connectable>`;
+}
+
+/**
+ * How much of the serial log serialOutput returns: its end, where the results are. A guest's
+ * consoles write far less in a migration's boots (a kernel boot is some 100 KiB).
+ */
+export const SERIAL_TAIL_BYTES = 8 * 1024 * 1024;
+
+/** The serial log's datastore path, beside the VM's .vmx ("[ds] dir/name.vmx"). */
+export function serialLogBeside(vmPathName: string, name: string): string {
+  const p = parseDatastorePath(vmPathName);
+  if (!p) throw new DriverError("ensureSerialPort", `${name}: cannot read the VM's path ${JSON.stringify(vmPathName)}`);
+  const dir = posix.dirname(p.path);
+  return `[${p.datastore}] ${dir === "." ? "" : `${dir}/`}${name}-serial.log`;
+}
+
+/** The file of the first serial port backed by a file, if any. */
+function serialFileOf(devs: Device[]): string | undefined {
+  const port = devs.filter((d) => d.type === "VirtualSerialPort" && xsiType(d.raw.backing) === "VirtualSerialPortFileBackingInfo").sort((a, b) => a.key - b.key)[0];
+  return port ? text(((port.raw.backing ?? {}) as Node).fileName) : undefined;
 }
 
 function nicBackingXml(raw: Node): string {
@@ -91,6 +115,8 @@ export class VsphereVm implements Vm {
   readonly guest: VsphereGuest;
   readonly moref: MoRef;
   private readonly d: VsphereDriver;
+  /** The serial port's file once known (a port's backing does not change under the driver). */
+  private serialFile: string | undefined;
 
   constructor(d: VsphereDriver, ref: VmRef) {
     this.d = d;
@@ -125,6 +151,40 @@ export class VsphereVm implements Vm {
   private async reconfig(op: string, specXml: string): Promise<void> {
     const task = toRef(await this.c.call("ReconfigVM_Task", this.moref, `<spec>${specXml}</spec>`));
     await this.c.waitTask(task, `${op} (ReconfigVM_Task)`, 600_000, this.d.pollMs);
+  }
+
+  /**
+   * Gives a VM without a file-backed serial port one, beside its .vmx (where vSphere really put
+   * the VM's folder: it renames the folder when the name is taken). A serial port cannot be
+   * hot-added: a running VM without one (made by an older version, found on a resume) keeps
+   * going without, and its stage 2 is learnt from the power state alone.
+   */
+  ensureSerialPort(): Promise<void> {
+    return this.wrap("ensureSerialPort", async () => {
+      const p = await this.c.props(this.moref, ["config.hardware.device", "config.files.vmPathName", "runtime.powerState"]);
+      if (serialFileOf(devicesOf(p["config.hardware.device"])) !== undefined || text(p["runtime.powerState"]) !== "poweredOff") return;
+      const file = serialLogBeside(text(p["config.files.vmPathName"]), this.ref.name);
+      await this.reconfig(
+        "ensureSerialPort",
+        `<deviceChange><operation>add</operation><device xsi:type="VirtualSerialPort"><key>-500</key><backing xsi:type="VirtualSerialPortFileBackingInfo"><fileName>${esc(file)}</fileName></backing>` +
+          `${connectable(true, false)}<yieldOnPoll>true</yieldOnPoll></device></deviceChange>`,
+      );
+    });
+  }
+
+  /** The datastore path of the guest's ttyS0 log; undefined when the VM has no such port. */
+  serialLogFile(): Promise<string | undefined> {
+    return this.wrap("serialLogFile", async () => (this.serialFile ??= serialFileOf(await this.devices())));
+  }
+
+  serialOutput(): Promise<Buffer> {
+    return this.wrap("serialOutput", async () => {
+      const file = await this.serialLogFile();
+      const p = file ? parseDatastorePath(file) : undefined;
+      if (!p) return Buffer.alloc(0);
+      // before the first power-on there is no file yet
+      return (await readDatastoreTail(this.c, datastoreFileUrl(this.c.url, this.d.datacenterPath, p), SERIAL_TAIL_BYTES)) ?? Buffer.alloc(0);
+    });
   }
 
   powerState(): Promise<PowerState> {
@@ -458,6 +518,8 @@ export class VsphereDriver implements Driver {
   folder!: MoRef;
   pool!: MoRef;
   datastore!: string;
+  /** The datacenter's inventory path below the root folder, as the datastore file API wants it. */
+  datacenterPath!: string;
   fileManager!: MoRef;
   /** extraConfig keys set on every new VM (site policy; the tests use it for vcsim). */
   extraConfig: Record<string, string>;
@@ -494,6 +556,7 @@ export class VsphereDriver implements Driver {
       dc = all.map((x) => text(x.props.name)).sort()[0];
       if (!dc) throw new Error("the server has no datacenter");
     }
+    this.datacenterPath = dc.replace(/^\/+/, "");
     const folderPath = this.opts.folder ?? `/${dc}/vm`;
     const folder = await this.findPath(folderPath);
     if (!folder) throw new Error(`no VM folder ${folderPath}`);
@@ -524,7 +587,11 @@ export class VsphereDriver implements Driver {
     const errs = checkVmSpec(spec);
     if (errs.length) throw new DriverError("createVm", errs.join("; "));
     const existing = await this.findVm(spec.name);
-    if (existing) return this.openVm(existing);
+    if (existing) {
+      const vm = await this.openVm(existing);
+      await vm.ensureSerialPort();
+      return vm;
+    }
     if (spec.fixupDisk && spec.fixupDisk.kind !== "disk") throw new DriverError("createVm", `${spec.name}: on vSphere the fixup disk must be a VMDK (kind "disk"); a CD-ROM cannot sit on the SCSI controller at unit 15`);
     const nics = spec.nics
       .map((n, i) => {
@@ -548,8 +615,11 @@ export class VsphereDriver implements Driver {
       `${nics}${disks}${fixup}${extra}<firmware>${spec.firmware === "uefi" ? "efi" : "bios"}</firmware></config>`;
     try {
       const task = toRef(await this.client.call("CreateVM_Task", this.folder, `${config}${moXml("pool", this.pool)}`));
-      const vm = toRef(await this.client.waitTask(task, "CreateVM_Task", 600_000, this.pollMs));
-      return new VsphereVm(this, { driver: "vsphere", name: spec.name, id: vm.value });
+      const ref = toRef(await this.client.waitTask(task, "CreateVM_Task", 600_000, this.pollMs));
+      const vm = new VsphereVm(this, { driver: "vsphere", name: spec.name, id: ref.value });
+      // added once the VM's folder is known; a crash in between is mended on the resume's createVm
+      await vm.ensureSerialPort();
+      return vm;
     } catch (e) {
       throw new DriverError("createVm", `${spec.name}: ${(e as Error).message}`, { cause: e });
     }

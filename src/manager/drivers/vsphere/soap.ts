@@ -112,8 +112,11 @@ export class VimClient {
     this.timeoutMs = o.timeoutMs ?? 120_000;
   }
 
-  /** One HTTP request on the client's agent (TLS settings) with the session cookie. */
-  request(method: string, url: URL, body?: Buffer | string, headers: Record<string, string> = {}): Promise<HttpResponse> {
+  /**
+   * One HTTP request on the client's agent (TLS settings) with the session cookie. keepLast
+   * bounds the memory a large answer takes: only its last keepLast bytes are kept.
+   */
+  request(method: string, url: URL, body?: Buffer | string, headers: Record<string, string> = {}, o: { keepLast?: number } = {}): Promise<HttpResponse> {
     return new Promise((resolve, reject) => {
       const req = this.lib.request(
         url,
@@ -125,7 +128,12 @@ export class VimClient {
         },
         (res) => {
           const parts: Buffer[] = [];
-          res.on("data", (d: Buffer) => parts.push(d));
+          let size = 0;
+          res.on("data", (d: Buffer) => {
+            parts.push(d);
+            size += d.length;
+            while (o.keepLast !== undefined && parts.length > 1 && size - parts[0]!.length >= o.keepLast) size -= parts.shift()!.length;
+          });
           res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) }));
           res.on("error", reject);
         },
@@ -191,6 +199,13 @@ export class VimClient {
     };
     await login();
     this.relogin = login;
+  }
+
+  /** Logs in again (a session that expired); false when this client never logged in. */
+  async renewSession(): Promise<boolean> {
+    if (!this.relogin) return false;
+    await this.relogin();
+    return true;
   }
 
   async logout(): Promise<void> {
