@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { benchBinary } from "./binary.ts";
 import { benchLargeFstab } from "./large-fstab.ts";
+import { benchExecBackup } from "./exec-backup.ts";
 
 const REPO = new URL("..", import.meta.url).pathname;
 
@@ -12,6 +13,9 @@ for (const l of benchBinary()) console.log(l);
 // issue 12, kind 8: the text plan of a 1,000,000-line fstab, from source (about a minute)
 console.log("\n## plan of a very large fstab (from source)\n| what | figure |\n|---|---|");
 console.log(await benchLargeFstab());
+
+console.log("\n## backups before grub-install (issue 13)\n| what | figure |\n|---|---|");
+console.log(await benchExecBackup());
 
 // the manager's load test against vcsim (about a minute)
 const manager = join(REPO, "bench", "manager.ts");

@@ -290,12 +290,14 @@ async function applyOne(guest: GuestRoot, journal: Journal, c: Change, base: Bas
     case "exec": {
       if (!exec) throw new FixupError("INTERNAL", `no command runner for ${showArgv(c.argv)}`);
       await time("backup", async () => {
+        const outputs: string[] = [];
         for (const p of c.produces ?? []) {
           const r = await guest.resolve(p, false);
           // directories the command may create for its outputs go again on rollback (if empty)
           journal.recordCreatedDirs(await missingDirs(guest, posix.dirname(r.guest)));
-          await journal.saveOriginal(r.guest);
+          outputs.push(r.guest);
         }
+        await journal.saveOriginals(outputs);
         if (c.bootArea) await journal.saveBootArea(c.bootArea);
         journal.recordCreatedDirs(await guest.mkdirp(EXEC_TMPDIR));
       }, `${c.produces?.length ?? 0} file(s)${c.bootArea ? ` and the boot code of ${c.bootArea}` : ""} for ${describe(c)}`);
