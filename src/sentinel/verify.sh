@@ -223,6 +223,12 @@ write_result() {
 hypervisor() {
 	if has systemd-detect-virt; then
 		hv=$(run systemd-detect-virt 2>/dev/null | sed -n '1p')
+		if [ "$hv" = vmware ]; then
+			# VMware's SMBIOS strings and QEMU's vmport (VMware-like hardware under QEMU) pass the
+			# DMI test; the CPU's hypervisor leaf does not lie: on VMware it says vmware too
+			hv_cpu=$(run systemd-detect-virt --cpuid 2>/dev/null | sed -n '1p')
+			case $hv_cpu in '' | vmware) ;; *) hv=$hv_cpu ;; esac
+		fi
 		[ -n "$hv" ] && echo "$hv" && return
 	fi
 	case "$(cat "$SYS/class/dmi/id/sys_vendor" 2>/dev/null) $(cat "$SYS/class/dmi/id/product_name" 2>/dev/null)" in

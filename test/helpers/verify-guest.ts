@@ -25,6 +25,8 @@ export interface FakeGuest {
   systemd?: { defaultTarget: string; failed: string[]; jobs: string[]; state: string; multiUser: boolean };
   runlevel: string;
   virt: string;
+  /** What `systemd-detect-virt --cpuid` says, when it differs from the DMI-based answer. */
+  virtCpuid?: string;
   vmtoolsd: boolean;
 }
 
@@ -78,6 +80,7 @@ case "$*" in
 esac
 `,
   "systemd-detect-virt": `#!/bin/sh
+if [ "$1" = --cpuid ] && [ -f "$OSAM_STUB_STATE/virt-cpuid" ]; then cat "$OSAM_STUB_STATE/virt-cpuid"; exit; fi
 cat "$OSAM_STUB_STATE/virt"
 `,
   runlevel: `#!/bin/sh
@@ -154,6 +157,7 @@ export async function writeFakeGuest(dir: string, g: FakeGuest): Promise<FakeGue
   for (const [name, cidrs] of Object.entries(g.addresses)) await put(join(state, `addr-${name}`), cidrs.map((c) => `${c}\n`).join(""));
   await put(join(state, "routes4"), g.routes.map((r) => `${r}\n`).join(""));
   await put(join(state, "virt"), `${g.virt}\n`);
+  if (g.virtCpuid !== undefined) await put(join(state, "virt-cpuid"), `${g.virtCpuid}\n`);
   await put(join(state, "runlevel"), `${g.runlevel}\n`);
   if (g.systemd) {
     await put(join(state, "state"), `${g.systemd.state}\n`);

@@ -211,6 +211,23 @@ for (const shell of SHELLS) {
     }
   });
 
+  test(`${sh}: QEMU dressed as VMware (VMware SMBIOS strings, vmport): the CPU's hypervisor leaf decides, vmtoolsd's exit there is expected`, async () => {
+    const g = healthyGuest();
+    g.virt = "vmware";
+    g.virtCpuid = "qemu";
+    g.vmtoolsd = false;
+    g.systemd!.failed = ["open-vm-tools.service"];
+    const r = await runVerify(shell, g, HEALTHY_EXPECT);
+    try {
+      assert.ok(r.result, r.output);
+      assert.equal(r.result.hypervisor, "qemu");
+      assert.equal(r.result.verified, true, r.result.summary);
+      assert.deepEqual(["tools", "failed-units"].map((n) => r.result!.checks.find((c) => c.check === n)?.status), ["skipped", "ok"]);
+    } finally {
+      await removeTree(r.dir);
+    }
+  });
+
   test(`${sh}: VMware Tools: not running on VMware fails; not installed by stage 2 fails when required, is skipped when optional`, async () => {
     const g = healthyGuest();
     g.vmtoolsd = false;
