@@ -53,12 +53,17 @@ async function stage2FromSerial(ctx: StepContext, vm: Vm): Promise<Stage2Block |
   return lastStage2Result(out.subarray(Math.min(ctx.state.stage2SerialOffset ?? 0, out.length)).toString("utf8"));
 }
 
+/** Writes what the guest printed as <log-dir>/<id>_<which>.json; returns where. */
+async function keepJson(ctx: StepContext, which: "stage2" | "verify", value: unknown): Promise<string> {
+  mkdirSync(ctx.state.logDir, { recursive: true });
+  const to = join(ctx.state.logDir, collectedLogName(ctx.state.id, which));
+  await writeAtomic(to, JSON.stringify(value, null, 2) + "\n");
+  return to;
+}
+
 /** Keeps the result as <log-dir>/<id>_stage2.json and in the state. */
 async function keepStage2(ctx: StepContext, b: Stage2Block): Promise<void> {
-  const dir = ctx.state.logDir;
-  mkdirSync(dir, { recursive: true });
-  const to = join(dir, collectedLogName(ctx.state.id, "stage2"));
-  await writeAtomic(to, JSON.stringify(b.result, null, 2) + "\n");
+  const to = await keepJson(ctx, "stage2", b.result);
   const r = b.result;
   ctx.state.stage2 = { status: r.status, code: r.code, reason: r.reason, toolsInstalled: r.tools.installed, toolsCode: r.tools.code };
   if (ctx.state.collected) ctx.state.collected.stage2 = to;
@@ -109,10 +114,7 @@ export function verifiesFirstBoot(spec: MigrationSpec): boolean {
 
 /** Keeps the verification as <log-dir>/<id>_verify.json and in the state. */
 async function keepVerification(ctx: StepContext, b: VerifyBlock): Promise<void> {
-  const dir = ctx.state.logDir;
-  mkdirSync(dir, { recursive: true });
-  const to = join(dir, collectedLogName(ctx.state.id, "verify"));
-  await writeAtomic(to, JSON.stringify(b.verification, null, 2) + "\n");
+  const to = await keepJson(ctx, "verify", b.verification);
   const v = b.verification;
   ctx.state.verification = { verified: v.verified, summary: v.summary, hypervisor: v.hypervisor, failed: failedChecks(v) };
   if (ctx.state.collected) ctx.state.collected.verify = to;
