@@ -56,6 +56,7 @@ LOG=${OSAM_LOG:-'@@VERIFY_LOG@@'}
 CHECKS=''
 FAILED=''
 HYPERVISOR=unknown
+GUESTRPC_EV=
 STARTED=''
 
 now() {
@@ -238,6 +239,31 @@ hypervisor() {
 	*Xen*) echo xen ;;
 	*innotek* | *VirtualBox*) echo oracle ;;
 	*) echo unknown ;;
+	esac
+}
+
+# Whether VMware's GuestRPC channel answers, for a guest that looks like VMware. QEMU's vmport
+# answers the backdoor's version query and QEMU can carry VMware's SMBIOS strings, so DMI and
+# the backdoor say VMware, but it has no GuestRPC: vmtoolsd then exits 1 right after it starts.
+# vmware-rpctool asks for a guestinfo key: VMware answers (the value, or "No value found"); a
+# backdoor without GuestRPC gives "Failed sending message to VMware". Sets GUESTRPC (yes, no,
+# unknown) and GUESTRPC_EV, the evidence.
+probe_guestrpc() {
+	GUESTRPC=unknown
+	if ! gr_bin=$(tool vmware-rpctool); then
+		GUESTRPC_EV="vmware-rpctool is not installed"
+		return
+	fi
+	if gr_to=$(tool timeout); then
+		gr_out=$("$gr_to" 10 "$gr_bin" 'info-get guestinfo.osam.probe' 2>&1)
+	else
+		gr_out=$("$gr_bin" 'info-get guestinfo.osam.probe' 2>&1)
+	fi
+	gr_rc=$?
+	GUESTRPC_EV="vmware-rpctool info-get: exit $gr_rc: $(printf '%s' "$gr_out" | tr '\n' ' ' | cut -c1-160)"
+	case $gr_rc:$gr_out in
+	0:* | *"No value found"*) GUESTRPC=yes ;;
+	*"Failed sending message"*) GUESTRPC=no ;;
 	esac
 }
 
@@ -510,7 +536,7 @@ check_tools() {
 		return
 	fi
 	if [ "$HYPERVISOR" != vmware ]; then
-		add_check tools vmtoolsd skipped NOT_APPLICABLE running "$HYPERVISOR" "the guest runs on $HYPERVISOR, not VMware: vmtoolsd has no GuestRPC channel there and is not expected to run"
+		add_check tools vmtoolsd skipped NOT_APPLICABLE running "$HYPERVISOR" "the guest runs on $HYPERVISOR, not VMware: vmtoolsd has no GuestRPC channel there and is not expected to run${GUESTRPC_EV:+ ($GUESTRPC_EV)}"
 		return
 	fi
 	if vmtoolsd_running; then
@@ -539,6 +565,12 @@ main() {
 		return 0
 	fi
 	HYPERVISOR=$(hypervisor)
+	if [ "$HYPERVISOR" = vmware ]; then
+		probe_guestrpc
+		# VMware-like hardware under another hypervisor: VMware Tools cannot run there
+		[ "$GUESTRPC" = no ] && HYPERVISOR=vmware-like
+		log "VMware GuestRPC: $GUESTRPC ($GUESTRPC_EV)"
+	fi
 	check_root
 	check_root_driver
 	check_nics

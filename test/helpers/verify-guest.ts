@@ -27,6 +27,8 @@ export interface FakeGuest {
   virt: string;
   /** What `systemd-detect-virt --cpuid` says, when it differs from the DMI-based answer. */
   virtCpuid?: string;
+  /** false: the VMware backdoor answers but has no GuestRPC channel (QEMU's vmport). */
+  guestRpc?: boolean;
   vmtoolsd: boolean;
 }
 
@@ -78,6 +80,12 @@ case "$*" in
 *MAJ:MIN*) cat "$S/root-majmin" ;;
 *SOURCE*) echo /dev/mapper/vg-root ;;
 esac
+`,
+  // VMware answers a guestinfo query (here: no such key); a backdoor without GuestRPC cannot
+  "vmware-rpctool": `#!/bin/sh
+if [ -f "$OSAM_STUB_STATE/no-guestrpc" ]; then echo "Failed sending message to VMware."; exit 1; fi
+echo "No value found"
+exit 1
 `,
   "systemd-detect-virt": `#!/bin/sh
 if [ "$1" = --cpuid ] && [ -f "$OSAM_STUB_STATE/virt-cpuid" ]; then cat "$OSAM_STUB_STATE/virt-cpuid"; exit; fi
@@ -158,6 +166,7 @@ export async function writeFakeGuest(dir: string, g: FakeGuest): Promise<FakeGue
   await put(join(state, "routes4"), g.routes.map((r) => `${r}\n`).join(""));
   await put(join(state, "virt"), `${g.virt}\n`);
   if (g.virtCpuid !== undefined) await put(join(state, "virt-cpuid"), `${g.virtCpuid}\n`);
+  if (g.guestRpc === false) await put(join(state, "no-guestrpc"), "");
   await put(join(state, "runlevel"), `${g.runlevel}\n`);
   if (g.systemd) {
     await put(join(state, "state"), `${g.systemd.state}\n`);

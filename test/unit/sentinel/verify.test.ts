@@ -228,6 +228,30 @@ for (const shell of SHELLS) {
     }
   });
 
+  test(`${sh}: VMware-like hardware whose backdoor has no GuestRPC channel (QEMU's vmport, CPUID bit hidden): vmware-like, vmtoolsd's exit expected, with the evidence`, async () => {
+    const g = healthyGuest();
+    g.guestRpc = false;
+    g.vmtoolsd = false;
+    g.systemd!.failed = ["open-vm-tools.service"];
+    const r = await runVerify(shell, g, HEALTHY_EXPECT);
+    const real = await runVerify(shell, { ...healthyGuest(), vmtoolsd: false, systemd: { ...healthyGuest().systemd!, failed: ["open-vm-tools.service"] } }, HEALTHY_EXPECT);
+    try {
+      assert.ok(r.result, r.output);
+      assert.equal(r.result.hypervisor, "vmware-like");
+      assert.equal(r.result.verified, true, r.result.summary);
+      const tools = r.result.checks.find((c) => c.check === "tools")!;
+      assert.deepEqual([tools.status, tools.code], ["skipped", "NOT_APPLICABLE"]);
+      assert.match(tools.detail, /Failed sending message to VMware/);
+      // the same guest where GuestRPC answers is on VMware: there, both are failures
+      assert.ok(real.result, real.output);
+      assert.equal(real.result.hypervisor, "vmware");
+      assert.deepEqual(failedCodes(real.result).sort(), ["failed-units:UNITS_FAILED:systemd", "tools:TOOLS_NOT_RUNNING:vmtoolsd"]);
+    } finally {
+      await removeTree(r.dir);
+      await removeTree(real.dir);
+    }
+  });
+
   test(`${sh}: VMware Tools: not running on VMware fails; not installed by stage 2 fails when required, is skipped when optional`, async () => {
     const g = healthyGuest();
     g.vmtoolsd = false;
