@@ -246,8 +246,10 @@ hypervisor() {
 # answers the backdoor's version query and QEMU can carry VMware's SMBIOS strings, so DMI and
 # the backdoor say VMware, but it has no GuestRPC: vmtoolsd then exits 1 right after it starts.
 # vmware-rpctool asks for a guestinfo key: VMware answers (the value, or "No value found"); a
-# backdoor without GuestRPC gives "Failed sending message to VMware". Sets GUESTRPC (yes, no,
-# unknown) and GUESTRPC_EV, the evidence.
+# backdoor without GuestRPC gives "Failed sending message to VMware", and open-vm-tools' own VM
+# check refuses with "must be run inside a virtual machine on a VMware hypervisor product"
+# (exit 255: seen in the deb12-itools e2e on QEMU, where vmtoolsd exits 1 after the same check).
+# Sets GUESTRPC (yes, no, unknown) and GUESTRPC_EV, the evidence.
 probe_guestrpc() {
 	GUESTRPC=unknown
 	if ! gr_bin=$(tool vmware-rpctool); then
@@ -263,7 +265,7 @@ probe_guestrpc() {
 	GUESTRPC_EV="vmware-rpctool info-get: exit $gr_rc: $(printf '%s' "$gr_out" | tr '\n' ' ' | cut -c1-160)"
 	case $gr_rc:$gr_out in
 	0:* | *"No value found"*) GUESTRPC=yes ;;
-	*"Failed sending message"*) GUESTRPC=no ;;
+	*"Failed sending message"* | *"must be run inside a virtual machine on a VMware hypervisor"*) GUESTRPC=no ;;
 	esac
 }
 

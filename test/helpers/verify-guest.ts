@@ -83,7 +83,8 @@ esac
 `,
   // VMware answers a guestinfo query (here: no such key); a backdoor without GuestRPC cannot
   "vmware-rpctool": `#!/bin/sh
-if [ -f "$OSAM_STUB_STATE/no-guestrpc" ]; then echo "Failed sending message to VMware."; exit 1; fi
+# as open-vm-tools 12 answered under QEMU's vmport in the deb12-itools e2e
+if [ -f "$OSAM_STUB_STATE/no-guestrpc" ]; then echo "Error: /usr/bin/vmware-rpctool must be run inside a virtual machine on a VMware hypervisor product." >&2; exit 255; fi
 echo "No value found"
 exit 1
 `,
