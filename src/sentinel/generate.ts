@@ -20,13 +20,28 @@ export const SOURCES = {
   "verify.sh": "VERIFY_SH",
   "osam-verify.service": "VERIFY_UNIT",
   "sysv-verify.sh": "SYSV_VERIFY_SH",
+  "preflight.sh": "PREFLIGHT_SH",
 } as const;
 
-const INCLUDE = /^# osam-include: ([a-z0-9-]+\.sh)\n/gm;
+const INCLUDE = /^# osam-include(-functions)?: ([a-z0-9-]+\.sh)\n/gm;
+/** The last line of a script that runs its main function. */
+const MAIN_CALL = /\nmain "\$@"\n$/;
 
-/** A script with each "# osam-include: <file>" line replaced by that file (without its shellcheck directive). */
+/**
+ * A script with each "# osam-include: <file>" line replaced by that file (without its
+ * shellcheck directive), and the included file's own includes too. "# osam-include-functions:
+ * <file>" takes a whole script without its closing `main "$@"`: its functions, its main among
+ * them, for another script to call (preflight.sh runs collect.sh's main for the inventory).
+ */
 export function withIncludes(text: string): string {
-  return text.replace(INCLUDE, (_m, file: string) => readFileSync(join(DIR, file), "utf8").replace(/^# shellcheck shell=sh\n/, ""));
+  return text.replace(INCLUDE, (_m, functionsOnly: string | undefined, file: string) => {
+    let body = withIncludes(readFileSync(join(DIR, file), "utf8").replace(/^# shellcheck shell=sh\n/, ""));
+    if (functionsOnly) {
+      if (!MAIN_CALL.test(body)) throw new Error(`${file}: osam-include-functions needs a script that ends with main "$@"`);
+      body = body.replace(MAIN_CALL, "\n");
+    }
+    return body;
+  });
 }
 
 export function generate(): string {

@@ -1,7 +1,11 @@
 // The sentinel's files as stage 1 installs them: the @@NAME@@ placeholders in the embedded
 // scripts and unit filled in from src/protocol/files.ts, the one place for these names.
 import { CONSOLE_WATCHDOG_SECONDS, GUEST_DATA_DIR, NO_PASSWORD_DROPINS, SENTINEL_LOG, SENTINEL_SCRIPT, STAGE2_FILES, STAGE2_NONE, STAGE2_RESULT_MARKERS, VERIFY_FILES, VERIFY_LOG, VERIFY_MARKERS, VERIFY_SCRIPT } from "../protocol/files.ts";
-import { COLLECT_SH, SENTINEL_UNIT, STAGE2_SH, SYSV_INIT_SH, SYSV_VERIFY_SH, SYSV_WATCHDOG_SH, VERIFY_SH, VERIFY_UNIT, WATCHDOG_SERVICE, WATCHDOG_TIMER } from "./embedded.ts";
+import { CONTROLLER_DRIVER, NIC_DRIVER } from "../initrd/drivers.ts";
+import { MIN_FREE_BOOT, MIN_FREE_ROOT } from "../fixups/preflight.ts";
+import { CODES } from "../protocol/codes.ts";
+import { VERSION } from "../version.ts";
+import { COLLECT_SH, PREFLIGHT_SH, SENTINEL_UNIT, STAGE2_SH, SYSV_INIT_SH, SYSV_VERIFY_SH, SYSV_WATCHDOG_SH, VERIFY_SH, VERIFY_UNIT, WATCHDOG_SERVICE, WATCHDOG_TIMER } from "./embedded.ts";
 
 /** The first-boot verification's systemd unit, by name (its script removes it by path). */
 export const VERIFY_UNIT_NAME = "osam-verify.service";
@@ -89,4 +93,25 @@ export function sysvVerifyScript(): string {
 /** The collect script has no placeholders: it runs on the source, before any of this. */
 export function collectScript(): string {
   return COLLECT_SH;
+}
+
+/** "model=driver model=driver": a map as the preflight script looks it up. */
+function pairs(map: Record<string, string>): string {
+  return Object.entries(map).map(([k, v]) => `${k}=${v}`).join(" ");
+}
+
+/**
+ * The preflight fallback for sources this binary cannot run on (glibc < 2.28), with the
+ * target drivers, the space floors and the stage-1 code it reports filled in from the places
+ * that hold them.
+ */
+export function preflightScript(): string {
+  return render(PREFLIGHT_SH, {
+    CONTROLLER_DRIVERS: pairs(CONTROLLER_DRIVER),
+    NIC_DRIVERS: pairs(NIC_DRIVER),
+    MIN_FREE_BOOT: String(MIN_FREE_BOOT),
+    MIN_FREE_ROOT: String(MIN_FREE_ROOT),
+    NO_SPACE_CODE: String(CODES.GUEST_NO_SPACE.code),
+    PREFLIGHT_VERSION: `sh-fallback ${VERSION}`,
+  });
 }

@@ -6,12 +6,14 @@ import { SystemConfiguration } from "../../protocol/schemas.ts";
 import { runPreflight, renderPreflight } from "../../preflight/preflight.ts";
 import { Logger } from "../../util/log.ts";
 import { type Command, UsageError, noPositionals, parse, str } from "../args.ts";
+import { preflightScript } from "../../sentinel/render.ts";
 import { checkRoot } from "./common.ts";
 import { CollectError, runCollect } from "./collect.ts";
 
 const usage = `Usage: osam-fixup preflight [--root DIR] [--inventory FILE] [--json] [--out DIR]
                             [--controller pvscsi|lsilogic|lsisas] [--nic-model vmxnet3|e1000e|e1000]
                             [--firmware bios|uefi] [--timeout S]
+       osam-fixup preflight --print-script > preflight.sh
 
 Run on the live source before replication (as root), or against a mounted tree with --root.
 It collects the inventory (as collect does), inspects the guest, plans stage 1 for the target
@@ -34,6 +36,14 @@ reading files).
   --nic-model M      the target's NIC model (default vmxnet3)
   --firmware F       the target's firmware (default: the source's)
   --timeout S        give up after S seconds (default 300)
+  --print-script     print the POSIX sh fallback instead: for a source whose glibc is older
+                     than 2.28, where this binary cannot start. Run
+                     osam-fixup preflight --print-script > preflight.sh on any host, then
+                     sh preflight.sh on the source (as root; it takes --controller,
+                     --nic-model and --firmware too). It prints the same JSON report with the
+                     inventory and the checks that need no inspection (kernel drivers, LUKS,
+                     free space, cloud-init, SELinux), and lists the checks it skipped (the
+                     stage-1 plan, the residue audit, ...)
 
 Exit status: 0 ready or ready with warnings, 1 blocked (or it could not finish), 2 bad usage.`;
 
@@ -46,7 +56,7 @@ export const preflightCommand: Command = {
   async run(argv) {
     const { values, positionals, help } = parse(
       argv,
-      { root: { type: "string" }, inventory: { type: "string" }, json: { type: "boolean" }, out: { type: "string" }, controller: { type: "string" }, "nic-model": { type: "string" }, firmware: { type: "string" }, timeout: { type: "string" }, verbose: { type: "boolean", short: "v" } },
+      { root: { type: "string" }, inventory: { type: "string" }, json: { type: "boolean" }, out: { type: "string" }, controller: { type: "string" }, "nic-model": { type: "string" }, firmware: { type: "string" }, timeout: { type: "string" }, "print-script": { type: "boolean" }, verbose: { type: "boolean", short: "v" } },
       usage,
     );
     if (help) {
@@ -54,6 +64,10 @@ export const preflightCommand: Command = {
       return 0;
     }
     noPositionals(positionals, usage);
+    if (values["print-script"]) {
+      process.stdout.write(preflightScript());
+      return 0;
+    }
     const live = values.root === undefined;
     const root = live ? "/" : checkRoot(String(values.root));
     const t = Target.partial().safeParse({ scsiController: str(values.controller), nicModel: str(values["nic-model"]), firmware: str(values.firmware) });
