@@ -146,7 +146,8 @@ export class Journal {
    * saveOriginal for many paths at once (the files a command may rewrite: grub-install's
    * hundreds of platform files). The backups are written first, made durable together, and
    * then journaled in one append: the same order as one by one (a journal entry never points
-   * at a backup that is not on disk), at the cost of one flush instead of three per file.
+   * at a backup that is not on disk), with their flushes issued together instead of three in
+   * a row per file.
    */
   async saveOriginals(paths: string[]): Promise<void> {
     const entries: JournalEntry[] = [];
@@ -155,7 +156,7 @@ export class Journal {
     // the backups of one directory's files share their directory: made (and checked) once
     const dirsReady = new Set<string>();
     const flush = async () => {
-      if (written.length) await this.guest.syncWritten(GUEST_BACKUP_DIR, written);
+      if (written.length) await this.guest.syncWritten(written);
       this.append(...entries);
       for (const p of done) this.originals.add(p);
       entries.length = written.length = done.length = 0;
