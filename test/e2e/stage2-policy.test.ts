@@ -53,6 +53,8 @@ function specFor(img: DiskImage, rootfs: string, migrationId: string, replica: s
       toolsIso,
       target: { firmware: img.meta.boot },
       options: { singleUserMode: true, installStage2: true, renameNics: true, ...options },
+      // the test boots the replica once more itself: the manager powers it off after its verified first boot
+      firstBoot: { leave: "off" },
     }),
   };
 }
