@@ -54,6 +54,11 @@ export function hasOtherNames(st: { nlink: number; isFile(): boolean } | undefin
   return st !== undefined && st.isFile() && st.nlink > 1;
 }
 
+/** The journal and the backups are never a change's target. */
+function assertNotJournal(path: string): void {
+  if (path === GUEST_JOURNAL || path.startsWith(GUEST_BACKUP_DIR + "/")) throw new Error(`refusing to change ${path}: it belongs to the journal`);
+}
+
 export class Journal {
   readonly guest: GuestRoot;
   entries: JournalEntry[] = [];
@@ -136,9 +141,7 @@ export class Journal {
    */
   async saveOriginal(path: string): Promise<void> {
     if (this.originals.has(path)) return;
-    if (path === GUEST_JOURNAL || path.startsWith(GUEST_BACKUP_DIR + "/")) {
-      throw new Error(`refusing to change ${path}: it belongs to the journal`);
-    }
+    assertNotJournal(path);
     await this.saveOriginalUnchecked(path);
   }
 
@@ -163,7 +166,7 @@ export class Journal {
     };
     for (const path of new Set(paths)) {
       if (this.originals.has(path) || done.includes(path)) continue;
-      if (path === GUEST_JOURNAL || path.startsWith(GUEST_BACKUP_DIR + "/")) throw new Error(`refusing to change ${path}: it belongs to the journal`);
+      assertNotJournal(path);
       const st = await this.guest.lstat(path);
       if (st?.isFile() && hasOtherNames(st)) {
         // its anchor link is made and journaled on its own: keep the order of what came before
@@ -171,20 +174,10 @@ export class Journal {
         await this.saveOriginalUnchecked(path);
         continue;
       }
-      if (!st) entries.push({ t: "orig", path, kind: "absent" });
-      else if (st.isSymbolicLink()) entries.push({ t: "orig", path, kind: "symlink", target: (await this.guest.readlink(path))! });
-      else if (st.isFile()) {
-        const backup = backupPathOf(path);
-        if (!dirsReady.has(posix.dirname(backup))) {
-          const created = await this.guest.mkdirp(posix.dirname(backup), 0o700);
-          if (created.length) entries.push({ t: "mkdir", paths: created });
-          dirsReady.add(posix.dirname(backup));
-        }
-        await this.guest.writeFile(backup, await this.guest.readFile(path), st.mode & 0o7777, { uid: st.uid, gid: st.gid }, { durable: false });
-        await this.guest.setTimes(backup, st.atimeMs, st.mtimeMs);
-        written.push(backup);
-        entries.push({ t: "orig", path, kind: "file", backup, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, atimeMs: st.atimeMs, mtimeMs: st.mtimeMs });
-      } else continue;
+      const e = await this.originalOf(path, st, { durable: false, mkdir: (m) => entries.push(m), dirsReady });
+      if (!e) continue;
+      if (e.kind === "file") written.push(e.backup);
+      entries.push(e);
       done.push(path);
     }
     await flush();
@@ -192,24 +185,35 @@ export class Journal {
 
   private async saveOriginalUnchecked(path: string): Promise<void> {
     const st = await this.guest.lstat(path);
-    if (!st) {
-      this.append({ t: "orig", path, kind: "absent" });
-    } else if (st.isSymbolicLink()) {
-      this.append({ t: "orig", path, kind: "symlink", target: (await this.guest.readlink(path))! });
-    } else if (st.isFile()) {
-      const backup = backupPathOf(path);
-      const created = await this.guest.mkdirp(posix.dirname(backup), 0o700);
-      if (created.length) this.append({ t: "mkdir", paths: created });
-      await this.guest.writeFile(backup, await this.guest.readFile(path), st.mode & 0o7777, { uid: st.uid, gid: st.gid });
-      await this.guest.setTimes(backup, st.atimeMs, st.mtimeMs);
-      const links = hasOtherNames(st) ? await this.anchorLinks(path, st) : undefined;
-      // appended (and synced) only now: the backup and the anchor are durable before the change
-      this.append({ t: "orig", path, kind: "file", backup, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, atimeMs: st.atimeMs, mtimeMs: st.mtimeMs, ...(links ? { links } : {}) });
-    } else {
-      // directories are never replaced by a change; other types are refused by GuestRoot
-      return;
-    }
+    const e = await this.originalOf(path, st, { durable: true, mkdir: (m) => this.append(m) });
+    if (!e) return;
+    if (e.kind === "file" && st && hasOtherNames(st)) e.links = await this.anchorLinks(path, st);
+    // appended (and synced) only now: the backup and the anchor are durable before the change
+    this.append(e);
     this.originals.add(path);
+  }
+
+  /**
+   * The entry that records a path's original: a file is first copied into the backup tree
+   * (with its mode, owner and times; durable now, or left for the caller to flush), a link
+   * or nothing is noted as such. The backup's new directories go to `mkdir` as they are made.
+   * Undefined for a directory: directories are never replaced by a change, and other types
+   * are refused by GuestRoot.
+   */
+  private async originalOf(path: string, st: Stats | undefined, o: { durable: boolean; mkdir: (e: JournalEntry) => void; dirsReady?: Set<string> }): Promise<Extract<JournalEntry, { t: "orig" }> | undefined> {
+    if (!st) return { t: "orig", path, kind: "absent" };
+    if (st.isSymbolicLink()) return { t: "orig", path, kind: "symlink", target: (await this.guest.readlink(path))! };
+    if (!st.isFile()) return undefined;
+    const backup = backupPathOf(path);
+    const dir = posix.dirname(backup);
+    if (!o.dirsReady?.has(dir)) {
+      const created = await this.guest.mkdirp(dir, 0o700);
+      if (created.length) o.mkdir({ t: "mkdir", paths: created });
+      o.dirsReady?.add(dir);
+    }
+    await this.guest.writeFile(backup, await this.guest.readFile(path), st.mode & 0o7777, { uid: st.uid, gid: st.gid }, { durable: o.durable });
+    await this.guest.setTimes(backup, st.atimeMs, st.mtimeMs);
+    return { t: "orig", path, kind: "file", backup, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, atimeMs: st.atimeMs, mtimeMs: st.mtimeMs };
   }
 
   /** Gives a hard-linked file's inode one more name in the backup tree, where it can. */

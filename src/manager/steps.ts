@@ -46,11 +46,31 @@ export interface StepDef {
 
 const fx = (f: keyof typeof FIXUP_FILES) => `${DEFAULT_FIXUP_DIR}/${FIXUP_FILES[f]}`;
 
-/** The newest stage-2 result the guest printed on its serial console since the stage-2 power-on. */
-async function stage2FromSerial(ctx: StepContext, vm: Vm): Promise<Stage2Block | undefined> {
+/** Where the state keeps how much serial output came before a boot. */
+type SerialMark = "stage2SerialOffset" | "firstBootSerialOffset";
+
+/**
+ * Records how much serial output there is before a boot, so that what an earlier boot
+ * printed is not taken for this one's. Kept from the first attempt: a rerun after a crash
+ * must not skip this boot's output.
+ */
+async function markSerial(ctx: StepContext, vm: Vm, mark: SerialMark): Promise<void> {
+  if (ctx.state[mark] !== undefined || !vm.serialOutput) return;
+  ctx.state[mark] = (await vm.serialOutput()).length;
+  await ctx.save();
+}
+
+/** The guest's serial output since the boot `mark` was recorded for, as text (undefined: the driver has no serial console). */
+async function serialSince(ctx: StepContext, vm: Vm, mark: SerialMark): Promise<string | undefined> {
   if (!vm.serialOutput) return undefined;
   const out = await vm.serialOutput();
-  return lastStage2Result(out.subarray(Math.min(ctx.state.stage2SerialOffset ?? 0, out.length)).toString("utf8"));
+  return out.subarray(Math.min(ctx.state[mark] ?? 0, out.length)).toString("utf8");
+}
+
+/** The newest stage-2 result the guest printed on its serial console since the stage-2 power-on. */
+async function stage2FromSerial(ctx: StepContext, vm: Vm): Promise<Stage2Block | undefined> {
+  const text = await serialSince(ctx, vm, "stage2SerialOffset");
+  return text === undefined ? undefined : lastStage2Result(text);
 }
 
 /** Writes what the guest printed as <log-dir>/<id>_<which>.json; returns where. */
@@ -136,8 +156,7 @@ async function waitVerification(ctx: StepContext): Promise<void> {
   for (;;) {
     ctx.signal.throwIfAborted();
     const off = (await vm.powerState()) === "off";
-    const out = await vm.serialOutput();
-    const b = lastVerification(out.subarray(Math.min(ctx.state.firstBootSerialOffset ?? 0, out.length)).toString("utf8"));
+    const b = lastVerification((await serialSince(ctx, vm, "firstBootSerialOffset")) ?? "");
     if (b) {
       await keepVerification(ctx, b);
       if (!b.verification.verified) throw new MigrationFailure(`the first boot was not verified: ${b.verification.summary}; the VM is left running: ${failedChecks(b.verification).join("; ")}`);
@@ -306,11 +325,7 @@ export const STEPS: readonly StepDef[] = [
     timeoutS: 300,
     async run(ctx) {
       const vm = await ctx.vm();
-      // kept from the first attempt: a rerun after a crash must not skip this boot's output
-      if (ctx.state.stage2SerialOffset === undefined && vm.serialOutput) {
-        ctx.state.stage2SerialOffset = (await vm.serialOutput()).length;
-        await ctx.save();
-      }
+      await markSerial(ctx, vm, "stage2SerialOffset");
       await vm.powerOn();
     },
   },
@@ -347,11 +362,7 @@ export const STEPS: readonly StepDef[] = [
         return;
       }
       const vm = await ctx.vm();
-      // kept from the first attempt: a rerun after a crash must not skip this boot's output
-      if (ctx.state.firstBootSerialOffset === undefined && vm.serialOutput) {
-        ctx.state.firstBootSerialOffset = (await vm.serialOutput()).length;
-        await ctx.save();
-      }
+      await markSerial(ctx, vm, "firstBootSerialOffset");
       if ((await vm.powerState()) !== "on") await vm.powerOn();
     },
   },

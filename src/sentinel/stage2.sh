@@ -62,18 +62,12 @@ CONSOLE_SECURED=false
 WARNINGS=''
 POWER=not-attempted
 
-now() {
-	date -u '+%Y-%m-%dT%H:%M:%SZ' 2>/dev/null
-}
-
-log() {
-	log_line="$(date -u '+%Y-%m-%dT%H:%M:%SZ' 2>/dev/null) osam-sentinel: $*"
-	printf '%s\n' "$log_line"
-	printf '%s\n' "$log_line" >>"$LOG" 2>/dev/null || true
-}
+# shellcheck disable=SC2034 # read by log() in log.sh, included below
+LOG_TAG=osam-sentinel
+# osam-include: log.sh
 
 set_status() {
-	printf '%s %s\n' "$1" "$(date -u '+%Y-%m-%dT%H:%M:%SZ' 2>/dev/null)" >"$STATUS.tmp" 2>/dev/null &&
+	printf '%s %s\n' "$1" "$(now)" >"$STATUS.tmp" 2>/dev/null &&
 		mv -f "$STATUS.tmp" "$STATUS" 2>/dev/null
 	sync 2>/dev/null || true
 }

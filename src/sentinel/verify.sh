@@ -59,15 +59,9 @@ HYPERVISOR=unknown
 GUESTRPC_EV=
 STARTED=''
 
-now() {
-	date -u '+%Y-%m-%dT%H:%M:%SZ' 2>/dev/null
-}
-
-log() {
-	log_line="$(now) osam-verify: $*"
-	printf '%s\n' "$log_line"
-	printf '%s\n' "$log_line" >>"$LOG" 2>/dev/null || true
-}
+# shellcheck disable=SC2034 # read by log() in log.sh, included below
+LOG_TAG=osam-verify
+# osam-include: log.sh
 
 # osam-include: console-block.sh
 
