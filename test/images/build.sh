@@ -4,6 +4,9 @@
 #   bash test/images/build.sh VARIANT --disk     also the bootable qcow2 disk
 #   bash test/images/build.sh VARIANT --disk-meta  path of the current disk's metadata file
 #   bash test/images/build.sh --list             the variants
+# A variant may bring its own recipe step, variants/VARIANT.customize.sh: it runs on the
+# image directory (rootfs/, meta.json) after the shared recipe, and only that variant's hash
+# covers it, so a new layout adds a file instead of rebuilding every other image.
 # Progress goes to stderr; the last line on stdout is the image directory
 # (/var/cache/osam-fixup/images/VARIANT-HASH, with rootfs/, meta.json and for --disk disk-*.qcow2).
 # The hash covers the recipe files, so editing a recipe builds a new image next to the old one.
@@ -33,6 +36,8 @@ done
 hash_files() { (cd "$here" && sha256sum "$@" | sha256sum | cut -c1-12); }
 cd "$here"
 rootfs_recipe=(rootfs.sh customize.sh lib.sh guest/* "variants/$VARIANT.env")
+own_step=variants/$VARIANT.customize.sh
+[ -f "$own_step" ] && rootfs_recipe+=("$own_step")
 rootfs_hash=$(hash_files "${rootfs_recipe[@]}")
 disk_hash=$(hash_files "${rootfs_recipe[@]}" disk.sh stage/*)
 dir=$IMAGES/$VARIANT-$rootfs_hash
@@ -72,6 +77,10 @@ if [ ! -f "$dir/rootfs.done" ]; then
 	if [ ! -f "$dir/rootfs.done" ]; then
 		scrub "$dir"
 		bash "$here/rootfs.sh" "$VARIANT" "$dir"
+		if [ -f "$here/$own_step" ]; then
+			say "$VARIANT: its own recipe step, $own_step"
+			VARIANT=$VARIANT bash "$here/$own_step" "$dir"
+		fi
 		touch "$dir/rootfs.done"
 	fi
 fi
