@@ -1,8 +1,9 @@
 // Reinstalling GRUB for the target VM and regenerating its configuration with the guest's own
 // tools. Runs last: every command-line edit is in /etc/default/grub and the BLS entries by
 // then, and the initramfs images exist.
-//  - BIOS: grub-install/grub2-install to the boot disk (scsi0:0 or the disk marked boot),
-//    only where the fixup VM really has that disk (never guessed from sdX order);
+//  - BIOS: grub-install/grub2-install to the boot disk (scsi0:0 or the disk marked boot), and
+//    when /boot is on md RAID1 to every disk holding a member too (the firmware boots whichever
+//    is left), only where the fixup VM really has that disk (never guessed from sdX order);
 //  - UEFI: the target VM's NVRAM has no boot entry for the guest, so the ESP gets the
 //    removable-media fallback EFI/BOOT/BOOTX64.EFI (shim when the guest boots through shim);
 //  - grub.cfg regenerated for the guest's firmware, with os-prober off (it would list the
@@ -11,7 +12,8 @@ import { posix } from "node:path";
 import { ShellVars } from "../formats/shell-vars.ts";
 import type { Change, StepPlan } from "../engine/changes.ts";
 import type { FixupContext } from "../fixups/types.ts";
-import { bootDisk } from "../guest/discover-names.ts";
+import { deviceOfSpec, type KnownDevice } from "../guest/devices.ts";
+import { bootDisk, splitPartition } from "../guest/discover-names.ts";
 import { planDefaultKernel } from "./default-kernel.ts";
 import type { GuestView } from "../guest/view.ts";
 
@@ -97,10 +99,35 @@ async function biosInstallOutputs(view: GuestView, grubDir: string): Promise<str
   return [...out];
 }
 
+/**
+ * The md array /boot is on (the root's, when /boot is no file system of its own), as assembled
+ * in the fixup VM: the fstab names it as the source did (/dev/md0), the fixup VM may call it
+ * /dev/md127, and the file system's UUID is the same.
+ */
+function bootArray(ctx: FixupContext): KnownDevice | undefined {
+  const entry = ctx.info.fstab.find((e) => e.file === "/boot") ?? ctx.info.fstab.find((e) => e.file === "/");
+  const named = entry ? deviceOfSpec(entry.spec, ctx.devices) : undefined;
+  if (!named || named.members?.length) return named;
+  const uuid = named.uuid?.toLowerCase();
+  return uuid ? ctx.devices.find((d) => d.members?.length && d.uuid?.toLowerCase() === uuid) : undefined;
+}
+
+/**
+ * The source disks that get GRUB's BIOS boot code: the boot disk first, then every other disk
+ * with a member of the array /boot is on. GRUB on the first member only leaves the guest
+ * unbootable when that disk fails or is the one left out, which is what RAID1 is for.
+ */
+export function biosInstallDisks(ctx: FixupContext): string[] {
+  const out = [bootDisk(ctx.inputs.disks).source.device];
+  for (const m of bootArray(ctx)?.members ?? []) {
+    const disk = splitPartition(m).disk;
+    if (!out.includes(disk)) out.push(disk);
+  }
+  return out;
+}
+
 async function planBiosInstall(ctx: FixupContext, changes: Change[], warnings: string[], grubDir: string | undefined): Promise<void> {
   const install = ctx.info.bootloader.install;
-  const boot = bootDisk(ctx.inputs.disks);
-  const dev = ctx.devices.find((d) => d.source === boot.source.device && d.target && d.from === "blkid");
   if (!install) {
     warnings.push("no grub-install/grub2-install in the guest: the boot code in the MBR stays as replicated");
     return;
@@ -109,18 +136,26 @@ async function planBiosInstall(ctx: FixupContext, changes: Change[], warnings: s
     warnings.push("the guest has no GRUB for BIOS (no /boot/grub*/i386-pc, no grub-pc platform files): its boot code is left as replicated");
     return;
   }
-  if (!dev?.target) {
-    warnings.push(`the boot disk ${boot.source.device} (scsi0:${boot.target.unit}) is not attached as a block device here (plan, or --root without the disks): grub-install skipped, the MBR stays as replicated`);
-    return;
+  const disks = biosInstallDisks(ctx);
+  const produces = await biosInstallOutputs(ctx.view, grubDir);
+  for (const [i, source] of disks.entries()) {
+    const what = i === 0 ? "the boot disk" : "the md member disk";
+    const unit = ctx.inputs.disks.disks.find((d) => d.source.device === source)?.target.unit;
+    const at = unit === undefined ? "(not replicated)" : `(scsi0:${unit})`;
+    const dev = ctx.devices.find((d) => d.source === source && d.target && d.from === "blkid");
+    if (!dev?.target) {
+      warnings.push(`${what} ${source} ${at} is not attached as a block device here (plan, or --root without the disks): grub-install skipped, the MBR stays as replicated`);
+      continue;
+    }
+    changes.push({
+      action: "exec",
+      argv: [posix.basename(install), "--target=i386-pc", dev.target],
+      produces,
+      bootArea: dev.target,
+      timeoutMs: MKCONFIG_TIMEOUT_MS,
+      reason: `reinstall GRUB's BIOS boot code on ${what} at scsi0:${unit} (${dev.target} here; its boot code and embedding area are backed up first)${i ? ": /boot is on md RAID, so every member disk can boot" : ""}`,
+    });
   }
-  changes.push({
-    action: "exec",
-    argv: [posix.basename(install), "--target=i386-pc", dev.target],
-    produces: await biosInstallOutputs(ctx.view, grubDir),
-    bootArea: dev.target,
-    timeoutMs: MKCONFIG_TIMEOUT_MS,
-    reason: `reinstall GRUB's BIOS boot code on the boot disk at scsi0:${boot.target.unit} (${dev.target} here; its boot code and embedding area are backed up first)`,
-  });
 }
 
 export async function planBootloader(ctx: FixupContext): Promise<StepPlan> {

@@ -15,6 +15,8 @@ export interface KnownDevice {
   fsType?: string;
   /** Where the facts came from: blkid on the attached disk, or the source inventory. */
   from: "blkid" | "inventory";
+  /** An md array's members, by their source names (/dev/vda1, /dev/vdb1), as assembled here. */
+  members?: string[];
 }
 
 export function devicesFromInventory(inputs: Inputs): KnownDevice[] {
@@ -34,4 +36,17 @@ export function mergeDevices(strong: KnownDevice[], weak: KnownDevice[]): KnownD
   for (const d of weak) out.set(d.source, d);
   for (const d of strong) out.set(d.source, { ...out.get(d.source), ...d });
   return [...out.values()];
+}
+
+/**
+ * The device an fstab spec names: UUID=, LABEL=, PARTUUID= (or their /dev/disk/by-* links) by
+ * what identifies it, else a source or fixup-VM name.
+ */
+export function deviceOfSpec(spec: string, devices: KnownDevice[]): KnownDevice | undefined {
+  const s = spec.replace(/"/g, "");
+  const m = /^(UUID|LABEL|PARTUUID)=(.+)$/.exec(s) ?? /^\/dev\/disk\/by-(uuid|label|partuuid)\/(.+)$/.exec(s);
+  if (!m) return devices.find((x) => x.source === s || x.target === s);
+  const k = m[1]!.toUpperCase();
+  const v = m[2]!.toLowerCase();
+  return devices.find((x) => (k === "UUID" ? x.uuid?.toLowerCase() === v : k === "LABEL" ? x.label?.toLowerCase() === v : x.partuuid?.toLowerCase() === v));
 }

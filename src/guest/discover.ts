@@ -134,6 +134,20 @@ export function mapPartitions(located: LocatedDisk[], sys = "/sys"): { source: s
   return out;
 }
 
+/**
+ * The members of an md array assembled here, by their source names, from
+ * /sys/block/<md>/slaves: the partitions of the replica disks it is made of.
+ */
+export function mdMembers(md: string, parts: { source: string; target: string }[], sys = "/sys"): string[] {
+  let names: string[] = [];
+  try {
+    names = readdirSync(join(sys, "block", basename(md), "slaves"));
+  } catch {
+    return [];
+  }
+  return names.map((n) => parts.find((p) => p.target === `/dev/${n}`)?.source).filter((s): s is string => s !== undefined).sort();
+}
+
 
 export interface RootCandidate {
   device: KnownDevice;

@@ -11,13 +11,13 @@ import { RELEASE_FILES } from "../distros/index.ts";
 import { Fstab } from "../formats/fstab.ts";
 import { FixupError } from "../protocol/codes.ts";
 import type { Inputs } from "../protocol/inputs.ts";
-import type { KnownDevice } from "../guest/devices.ts";
+import { deviceOfSpec, type KnownDevice } from "../guest/devices.ts";
 import { notWritable } from "./writable.ts";
 import type { Logger } from "../util/log.ts";
 import { showArgv } from "../util/log.ts";
 import { bindChrootDirs } from "./binds.ts";
 import { probeDevices, type BlkidEntry } from "./blkid.ts";
-import { chooseRoot, locateDisks, mapPartitions, type RootCandidate } from "./discover.ts";
+import { chooseRoot, locateDisks, mapPartitions, mdMembers, type RootCandidate } from "./discover.ts";
 import { GuestRoot } from "./guest-root.ts";
 import { type PhaseClock, timed } from "../util/timings.ts";
 
@@ -99,15 +99,8 @@ function toKnown(source: string, target: string, b: BlkidEntry | undefined): Kno
 /** Host device for an fstab spec, through what blkid saw (no udev needed). */
 export function resolveSpec(spec: string, devices: KnownDevice[]): string | undefined {
   const s = spec.replace(/"/g, "");
-  const m = /^(UUID|LABEL|PARTUUID)=(.+)$/.exec(s) ?? /^\/dev\/disk\/by-(uuid|label|partuuid)\/(.+)$/.exec(s);
-  if (m) {
-    const k = m[1]!.toUpperCase();
-    const v = m[2]!.toLowerCase();
-    const d = devices.find((x) => (k === "UUID" ? x.uuid?.toLowerCase() === v : k === "LABEL" ? x.label?.toLowerCase() === v : x.partuuid?.toLowerCase() === v));
-    return d?.target;
-  }
-  const d = devices.find((x) => x.source === s || x.target === s);
-  if (d?.target) return d.target;
+  const d = deviceOfSpec(s, devices);
+  if (d?.target || /^(UUID|LABEL|PARTUUID)=|^\/dev\/disk\/by-(uuid|label|partuuid)\//.test(s)) return d?.target;
   return s.startsWith("/dev/mapper/") || /^\/dev\/[^/]+\/[^/]+$/.test(s) ? s : undefined;
 }
 
@@ -154,7 +147,10 @@ export async function openGuest(inputs: Inputs, log: Logger, opts: OpenOptions =
       for (const n of mdArrays()) if (!before.has(n)) mdDevs.push(`/dev/${n}`);
       for (const m of mdDevs) undo.push({ what: `stop ${m}`, run: async () => void (await host(log, "mdadm", ["--stop", m], { reject: false })) });
       if (!mdDevs.length) log.warn(`mdadm assembled no array from ${raidMembers.join(" ")} (exit ${r.exitCode})`);
-      for (const b of await probeDevices(mdDevs)) devices.push(toKnown(b.device, b.device, b));
+      for (const b of await probeDevices(mdDevs)) {
+        const members = mdMembers(b.device, parts, sys);
+        devices.push({ ...toKnown(b.device, b.device, b), ...(members.length ? { members } : {}) });
+      }
     }
 
     const pvs = [...parts.map((p) => p.target), ...mdDevs].filter((t) => (blk.get(t)?.type ?? devices.find((d) => d.target === t)?.fsType) === "LVM2_member");

@@ -51,6 +51,42 @@ test("BIOS with the boot disk attached: grub-install to its device in the fixup 
   }
 });
 
+test("BIOS with the root (and /boot) on md RAID1 across two disks: grub-install on every member disk, each backed up", async () => {
+  // the fstab names the array as the source did; here it assembled as md127, same file system UUID
+  const devices = [
+    dev("/dev/vda", undefined, undefined, "/dev/sdb"),
+    dev("/dev/vdb", undefined, undefined, "/dev/sdc"),
+    dev("/dev/vda1", "a1b2", "linux_raid_member", "/dev/sdb1"),
+    dev("/dev/vdb1", "a1b2", "linux_raid_member", "/dev/sdc1"),
+    { ...dev("/dev/md127", "f00d", "ext4", "/dev/md127"), members: ["/dev/vda1", "/dev/vdb1"] },
+    { ...dev("/dev/md0", "f00d", "ext4"), from: "inventory" as const },
+  ];
+  const files = { "etc/os-release": "ID=debian\n", "etc/fstab": "/dev/md0 / ext4 errors=remount-ro 0 1\n", "etc/default/grub": "", "usr/sbin/grub-install": "", "usr/sbin/grub-mkconfig": "", "boot/grub/i386-pc/": "" };
+  const disks = inputs({ disks: [{ source: "/dev/vda", unit: 0, boot: true }, { source: "/dev/vdb", unit: 1 }] });
+  const ctx = await context(files, disks, devices);
+  try {
+    const p = await planBootloader(ctx);
+    const installs = p.changes.filter((c) => c.action === "exec" && c.argv[0] === "grub-install");
+    assert.deepEqual(installs.map((c) => c.action === "exec" && [c.argv.join(" "), c.bootArea]), [
+      ["grub-install --target=i386-pc /dev/sdb", "/dev/sdb"],
+      ["grub-install --target=i386-pc /dev/sdc", "/dev/sdc"],
+    ]);
+    assert.match(installs[1]!.reason, /md member disk at scsi0:1/);
+    assert.deepEqual(p.warnings.filter((w) => /grub-install skipped/.test(w)), []);
+  } finally {
+    ctx.cleanup();
+  }
+  // a separate /boot on the array (UUID=), the second member's disk not attached: a warning names it
+  const ctx2 = await context({ ...files, "etc/fstab": "UUID=f00d /boot ext4 defaults 0 2\nUUID=b / ext4 defaults 0 1\n" }, disks, devices.filter((d) => d.source !== "/dev/vdb"));
+  try {
+    const p = await planBootloader(ctx2);
+    assert.deepEqual(p.changes.filter((c) => c.action === "exec" && c.argv[0] === "grub-install").map((c) => c.action === "exec" && c.argv.at(-1)), ["/dev/sdb"]);
+    assert.ok(p.warnings.some((w) => /md member disk \/dev\/vdb \(scsi0:1\) is not attached.*grub-install skipped/.test(w)), p.warnings.join("\n"));
+  } finally {
+    ctx2.cleanup();
+  }
+});
+
 test("GRUB legacy: nothing run, a note that the config was edited in place", async () => {
   const ctx = await context({ "etc/redhat-release": "CentOS release 6.10 (Final)\n", "etc/fstab": "UUID=a / ext4 defaults 1 1\n", "boot/grub/grub.conf": "title CentOS\n\tkernel /vmlinuz ro root=UUID=a\n" });
   try {

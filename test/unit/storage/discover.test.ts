@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { chooseRoot, controllerHost, listScsiDisks, locateDisks, mapPartitions } from "../../../src/guest/discover.ts";
+import { chooseRoot, controllerHost, listScsiDisks, locateDisks, mapPartitions, mdMembers } from "../../../src/guest/discover.ts";
 import { FixupError } from "../../../src/protocol/codes.ts";
 import { dev, inputs, tree } from "./ctx.ts";
 
@@ -41,6 +41,18 @@ test("replica disks by SCSI target id on the controller with the fixup disk, wha
     assert.deepEqual(located.map((d) => [d.source, d.device]), [["/dev/vda", "/dev/sdc"], ["/dev/vdb", "/dev/sdb"]]);
     const parts = mapPartitions(located, f.sys).map((p) => `${p.source}=${p.target}`);
     assert.deepEqual(parts, ["/dev/vda=/dev/sdc", "/dev/vda1=/dev/sdc1", "/dev/vda2=/dev/sdc2", "/dev/vda3=/dev/sdc3", "/dev/vdb=/dev/sdb", "/dev/vdb1=/dev/sdb1"]);
+  } finally {
+    f.cleanup();
+  }
+});
+
+test("an md array's members by their source names, from /sys/block/<md>/slaves", () => {
+  const f = fakeSys([{ hctl: "2:0:15:0", name: "sda" }, { hctl: "2:0:1:0", name: "sdb", parts: [1] }, { hctl: "2:0:0:0", name: "sdc", parts: [1] }]);
+  try {
+    for (const n of ["sdb1", "sdc1"]) mkdirSync(join(f.sys, "block/md127/slaves", n), { recursive: true });
+    const located = locateDisks(inputs({ disks: [{ source: "/dev/vda", unit: 0, boot: true }, { source: "/dev/vdb", unit: 1 }] }).disks, f.sys);
+    assert.deepEqual(mdMembers("/dev/md127", mapPartitions(located, f.sys), f.sys), ["/dev/vda1", "/dev/vdb1"]);
+    assert.deepEqual(mdMembers("/dev/md126", mapPartitions(located, f.sys), f.sys), []);
   } finally {
     f.cleanup();
   }
