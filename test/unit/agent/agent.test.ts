@@ -6,10 +6,11 @@ import { join } from "node:path";
 import { FIXUP_FILES } from "../../../src/protocol/files.ts";
 import { Result } from "../../../src/protocol/schemas.ts";
 import { CODES } from "../../../src/protocol/codes.ts";
-import { REPO, SAMPLE, copyTree, diffPrints, fingerprint, tempDir, SKIP_CHROOT } from "../../helpers/tree.ts";
+import { SAMPLE, copyTree, diffPrints, fingerprint, tempDir, SKIP_CHROOT } from "../../helpers/tree.ts";
+import { CLI_SCRIPT } from "../../helpers/cli.ts";
 import { deliver, outputTimes, startAgent, waitFor } from "../../helpers/agent.ts";
 
-const CLI = [process.execPath, join(REPO, "src/cli/main.ts")];
+const CLI = [process.execPath, CLI_SCRIPT];
 
 test("agent: BEGIN, then progress.txt, fixup.log, result.json and END last", async () => {
   const root = await copyTree(join(SAMPLE, "root"));

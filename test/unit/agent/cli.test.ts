@@ -3,9 +3,10 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { REPO, SAMPLE, copyTree, diffPrints, fingerprint, tempDir, SKIP_CHROOT } from "../../helpers/tree.ts";
+import { SAMPLE, copyTree, diffPrints, fingerprint, tempDir, SKIP_CHROOT } from "../../helpers/tree.ts";
+import { CLI_SCRIPT } from "../../helpers/cli.ts";
 
-const run = (...args: string[]) => spawnSync(process.execPath, [join(REPO, "src/cli/main.ts"), ...args], { encoding: "utf8" });
+const run = (...args: string[]) => spawnSync(process.execPath, [CLI_SCRIPT, ...args], { encoding: "utf8" });
 
 test("--help on every command, --version, and exit 2 for bad usage", () => {
   for (const c of ["agent", "inspect", "plan", "apply", "rollback"]) {

@@ -7,10 +7,11 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { REPO, SAMPLE, copyTree, diffPrints, fingerprint, tempDir } from "../../helpers/tree.ts";
+import { SAMPLE, copyTree, diffPrints, fingerprint, tempDir } from "../../helpers/tree.ts";
+import { CLI_SCRIPT } from "../../helpers/cli.ts";
 import { refuseOutInRoot } from "../../../src/cli/commands/plan.ts";
 
-const run = (...args: string[]) => spawnSync(process.execPath, [join(REPO, "src/cli/main.ts"), ...args], { encoding: "utf8" });
+const run = (...args: string[]) => spawnSync(process.execPath, [CLI_SCRIPT, ...args], { encoding: "utf8" });
 
 test("plan --out inside, at, above or linked into the guest root: exit 2, nothing written", async () => {
   const base = await tempDir();

@@ -12,7 +12,8 @@ import { FIXUP_FILES } from "../../../src/protocol/files.ts";
 import type { ExecRunner } from "../../../src/engine/exec.ts";
 import { Logger } from "../../../src/util/log.ts";
 import { PhaseClock, gapsOf, totalsOf } from "../../../src/util/timings.ts";
-import { REPO, SAMPLE, SKIP_CHROOT, copyTree, tempDir } from "../../helpers/tree.ts";
+import { SAMPLE, SKIP_CHROOT, copyTree, tempDir } from "../../helpers/tree.ts";
+import { CLI_SCRIPT } from "../../helpers/cli.ts";
 import { deliver, startAgent } from "../../helpers/agent.ts";
 
 /** A guest tool that takes a measurable while and succeeds. */
@@ -75,7 +76,7 @@ test("timings: the agent's result starts at BEGIN and times the inputs; fixup.lo
   const root = await copyTree(join(SAMPLE, "root"));
   const dir = await tempDir();
   await deliver(dir, join(SAMPLE, "inputs"));
-  const run = startAgent([process.execPath, join(REPO, "src/cli/main.ts"), "agent", "--fixup-dir", dir, "--root", root, ...SKIP_CHROOT, "-q"]);
+  const run = startAgent([process.execPath, CLI_SCRIPT, "agent", "--fixup-dir", dir, "--root", root, ...SKIP_CHROOT, "-q"]);
   assert.equal((await run.exit).code, 0);
   const result = Result.parse(JSON.parse(await readFile(join(dir, FIXUP_FILES.result), "utf8")));
   const t = assertConsistent(result);

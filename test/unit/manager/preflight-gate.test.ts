@@ -8,7 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { preflightGate } from "../../../src/manager/spec.ts";
 import { runPreflight } from "../../../src/preflight/preflight.ts";
-import { REPO, SAMPLE } from "../../helpers/tree.ts";
+import { SAMPLE } from "../../helpers/tree.ts";
+import { CLI_SCRIPT } from "../../helpers/cli.ts";
 import { sampleSpec } from "./spec-sample.ts";
 
 const report = (verdict: "ready" | "ready with warnings" | "blocked") => ({
@@ -47,7 +48,7 @@ test("migrate refuses a spec whose preflight report is blocked, with exit 2 and 
   try {
     const spec = { ...JSON.parse(JSON.stringify(sampleSpec("gate1"))) as object, preflight: report("blocked") };
     writeFileSync(join(d, "spec.json"), JSON.stringify(spec));
-    const r = spawnSync(process.execPath, [join(REPO, "src/cli/main.ts"), "migrate", "--state-dir", join(d, "state"), "--log-dir", join(d, "logs"), join(d, "spec.json")], { encoding: "utf8", timeout: 60_000 });
+    const r = spawnSync(process.execPath, [CLI_SCRIPT, "migrate", "--state-dir", join(d, "state"), "--log-dir", join(d, "logs"), join(d, "spec.json")], { encoding: "utf8", timeout: 60_000 });
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, /gate1: the source's preflight report is blocked/);
     assert.deepEqual(existsSync(join(d, "state")) ? readdirSync(join(d, "state")) : [], [], "no migration state was written");

@@ -7,7 +7,8 @@ import { mkdir, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { CollectError, parseCollectOutput, runCollect } from "../../../src/cli/commands/collect.ts";
 import { COLLECT_SH } from "../../../src/sentinel/embedded.ts";
-import { REPO, removeTree, tempDir } from "../../helpers/tree.ts";
+import { removeTree, tempDir } from "../../helpers/tree.ts";
+import { CLI_SCRIPT } from "../../helpers/cli.ts";
 
 for (const shell of [["/bin/sh"], ["/usr/bin/dash"], ["/bin/busybox", "sh"]]) {
   test(`collect under ${shell.join(" ")} prints a valid source inventory`, async () => {
@@ -19,7 +20,7 @@ for (const shell of [["/bin/sh"], ["/usr/bin/dash"], ["/bin/busybox", "sh"]]) {
 }
 
 test("the CLI prints the inventory; --print-script prints the embedded script", async () => {
-  const cli = join(REPO, "src/cli/main.ts");
+  const cli = CLI_SCRIPT;
   const r = await execa(process.execPath, [cli, "collect"], { reject: false });
   assert.equal(r.exitCode, 0, r.stderr);
   assert.deepEqual(parseCollectOutput(r.stdout), JSON.parse(r.stdout));
