@@ -55,6 +55,32 @@ if [ ! -x node_modules/.bin/node ]; then npm ci --no-audit --no-fund; fi
 export PATH="$PWD/node_modules/.bin:$PATH"
 mkdir -p "$log_dir"
 
+# A new machine has no test images yet: building them takes about 35 min here (7 trees, 3
+# disks with a first boot). They are built in the background from the start, in the order
+# the layers ask for them, so that most of that runs beside the first layers. A layer that
+# needs an image sooner waits on build.sh's lock and then finds it built; a failed build here
+# is only logged (images.log): the layer builds again and reports it. Cached images cost a
+# hash each.
+prebuild_images() {
+  local v
+  for v in deb12-itools deb12-dracut-lvm deb12-netplan deb11-itools deb13-itools deb12-xfs deb12-uefi; do
+    bash test/images/build.sh "$v" >/dev/null || echo "prebuild: the $v tree failed; its layer will build it again"
+  done
+  for v in deb12-itools deb12-netplan deb12-dracut-lvm; do
+    bash test/images/build.sh "$v" --disk >/dev/null || echo "prebuild: the $v disk failed; its layer will build it again"
+  done
+}
+prebuild_pid=
+if [ -z "$only" ] && [ "$(id -u)" = 0 ]; then
+  # its own process group (set -m), so that the end of the run stops its builds too;
+  # build.sh removes what a killed build left half-done the next time it runs
+  set -m
+  prebuild_images >"$log_dir/images.log" 2>&1 &
+  prebuild_pid=$!
+  set +m
+  trap 'kill -- -"$prebuild_pid" 2>/dev/null; true' EXIT
+fi
+
 stage build npm run build
 stage typecheck npm run typecheck
 stage lint npm run lint
