@@ -327,11 +327,23 @@ block_drivers() {
 	done
 }
 
-# The name of the interface with MAC $1, if any.
+# The MAC NIC $1 came with, lower case. A port of a bond or team carries its master's MAC
+# (active-backup gives every port the bond's, so "address" names the bond, not the NIC): its
+# own is the bonding driver's perm_hwaddr, or the permanent address `ip link` prints.
+own_mac() {
+	if [ -r "$SYS/class/net/$1/bonding_slave/perm_hwaddr" ]; then
+		lower "$(cat "$SYS/class/net/$1/bonding_slave/perm_hwaddr")"
+		return
+	fi
+	om_perm=$(run ip -o link show dev "$1" 2>/dev/null | sed -n 's/.* permaddr \([0-9A-Fa-f:]*\).*/\1/p')
+	lower "${om_perm:-$(cat "$SYS/class/net/$1/address" 2>/dev/null)}"
+}
+
+# The name of the interface with MAC $1 (its own), if any.
 nic_with_mac() {
 	for nm_dir in "$SYS"/class/net/*; do
 		[ -e "$nm_dir/address" ] || continue
-		[ "$(lower "$(cat "$nm_dir/address" 2>/dev/null)")" = "$1" ] && echo "${nm_dir##*/}" && return 0
+		[ "$(own_mac "${nm_dir##*/}")" = "$1" ] && echo "${nm_dir##*/}" && return 0
 	done
 	return 1
 }
@@ -385,7 +397,7 @@ check_nics() {
 		[ -n "$cn_name" ] || continue
 		cn_mac=$(lower "$cn_mac")
 		if [ -e "$SYS/class/net/$cn_name" ]; then
-			cn_have=$(lower "$(cat "$SYS/class/net/$cn_name/address" 2>/dev/null)")
+			cn_have=$(own_mac "$cn_name")
 			if [ "$cn_have" = "$cn_mac" ]; then
 				add_check nic "$cn_name" ok OK "$cn_mac" "$cn_have" "$cn_name is present with its target MAC"
 			else

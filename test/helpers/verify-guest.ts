@@ -14,6 +14,10 @@ export interface FakeGuest {
   driver: string;
   /** name -> MAC of the NICs in /sys/class/net. */
   nics: Record<string, string>;
+  /** Ports of a bond (name -> own MAC in bonding_slave/perm_hwaddr); their `nics` MAC is the bond's. */
+  bondPorts?: Record<string, string>;
+  /** name -> the permanent address `ip -o link show dev NAME` prints (a team's port). */
+  permAddrs?: Record<string, string>;
   /** name -> CIDRs that `ip -o addr show dev NAME` prints. */
   addresses: Record<string, string[]>;
   /** `ip route show default` lines (IPv4). */
@@ -69,6 +73,7 @@ S=$OSAM_STUB_STATE
 case "$*" in
 *"addr show dev "*) for a in "$@"; do d=$a; done; [ -f "$S/addr-$d" ] || exit 1; i=2; while read -r c; do echo "$i: $d    inet $c scope global $d"; done <"$S/addr-$d" | sed 's/inet \\([0-9a-f]*:\\)/inet6 \\1/' ;;
 "-4 route show default") cat "$S/routes4" ;;
+"-o link show dev "*) for a in "$@"; do d=$a; done; echo "2: $d: <BROADCAST,MULTICAST,SLAVE,UP> mtu 1500 master team0 state UP link/ether 00:50:56:00:00:01 brd ff:ff:ff:ff:ff:ff$([ -f "$S/permaddr-$d" ] && echo " permaddr $(cat "$S/permaddr-$d")")" ;;
 "-6 route show default") cat "$S/routes6" 2>/dev/null ;;
 *) exit 1 ;;
 esac
@@ -154,6 +159,7 @@ export async function writeFakeGuest(dir: string, g: FakeGuest): Promise<FakeGue
   await link(join(sys, "dev/block/8:2"), join(sda, "sda2"));
   await link(join(sys, "dev/block/253:0"), dm);
   for (const [name, mac] of Object.entries(g.nics)) await put(join(sys, "class/net", name, "address"), `${mac}\n`);
+  for (const [name, mac] of Object.entries(g.bondPorts ?? {})) await put(join(sys, "class/net", name, "bonding_slave/perm_hwaddr"), `${mac}\n`);
   await put(join(root, "proc/1/comm"), "systemd\n");
   if (g.vmtoolsd) await put(join(root, "proc/812/comm"), "vmtoolsd\n");
   await put(join(root, "etc/resolv.conf"), g.resolvConf);
@@ -165,6 +171,7 @@ export async function writeFakeGuest(dir: string, g: FakeGuest): Promise<FakeGue
   await put(join(state, "root-majmin"), `${g.rootMajMin}\n`);
   for (const [name, cidrs] of Object.entries(g.addresses)) await put(join(state, `addr-${name}`), cidrs.map((c) => `${c}\n`).join(""));
   await put(join(state, "routes4"), g.routes.map((r) => `${r}\n`).join(""));
+  for (const [name, mac] of Object.entries(g.permAddrs ?? {})) await put(join(state, `permaddr-${name}`), `${mac}\n`);
   await put(join(state, "virt"), `${g.virt}\n`);
   if (g.virtCpuid !== undefined) await put(join(state, "virt-cpuid"), `${g.virtCpuid}\n`);
   if (g.guestRpc === false) await put(join(state, "no-guestrpc"), "");

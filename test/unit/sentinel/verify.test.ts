@@ -150,6 +150,27 @@ for (const shell of SHELLS) {
     }
   });
 
+  test(`${sh}: ports of an active-backup bond carry the bond's MAC: each NIC is known by its own (perm_hwaddr, ip's permaddr)`, async () => {
+    // as the deb12-bond e2e guest has it: networkd gave bond0 a MAC of its own, the bonding
+    // driver put it on both ports; and a team's port, whose own MAC only `ip link` prints
+    const g = healthyGuest();
+    g.nics = { eth0: "9a:0c:33:5e:10:01", eth1: "9a:0c:33:5e:10:01", bond0: "9a:0c:33:5e:10:01", eth2: "00:50:56:00:00:01", team0: "00:50:56:00:00:01", lo: "00:00:00:00:00:00" };
+    g.bondPorts = { eth0: "00:50:56:00:00:01", eth1: "00:50:56:00:00:02" };
+    g.permAddrs = { eth2: "00:50:56:00:00:03" };
+    g.addresses = { bond0: ["10.0.2.15/24"], team0: ["192.168.7.5/24"] };
+    g.routes = ["default via 10.0.2.2 dev bond0 proto static"];
+    const expect = HEALTHY_EXPECT.filter((l) => !l.startsWith("address ")).concat(["nic eth2 00:50:56:00:00:03", "address bond0 bond0 10.0.2.15/24", "address team0 team0 192.168.7.5/24"]);
+    const r = await runVerify(shell, g, expect);
+    try {
+      assert.ok(r.result, r.output);
+      assert.deepEqual(failedCodes(r.result), []);
+      assert.deepEqual(r.result.checks.filter((c) => c.check === "nic").map((c) => [c.subject, c.status, c.actual]), [["eth0", "ok", "00:50:56:00:00:01"], ["eth1", "ok", "00:50:56:00:00:02"], ["eth2", "ok", "00:50:56:00:00:03"]]);
+      assert.equal(r.result.verified, true);
+    } finally {
+      await removeTree(r.dir);
+    }
+  });
+
   test(`${sh}: the wrong driver under root, another root file system, another target and DNS are failures`, async () => {
     const g = healthyGuest();
     g.driver = "virtio-pci";
