@@ -126,6 +126,9 @@ export function biosInstallDisks(ctx: FixupContext): string[] {
   return out;
 }
 
+/** A disk stage 1 sees only on the fixup VM: a plan on the source (preflight) always meets it. */
+export const NOT_ATTACHED = "is not attached as a block device here (plan, or --root without the disks)";
+
 async function planBiosInstall(ctx: FixupContext, changes: Change[], warnings: string[], grubDir: string | undefined): Promise<void> {
   const install = ctx.info.bootloader.install;
   if (!install) {
@@ -144,7 +147,7 @@ async function planBiosInstall(ctx: FixupContext, changes: Change[], warnings: s
     const at = unit === undefined ? "(not replicated)" : `(scsi0:${unit})`;
     const dev = ctx.devices.find((d) => d.source === source && d.target && d.from === "blkid");
     if (!dev?.target) {
-      warnings.push(`${what} ${source} ${at} is not attached as a block device here (plan, or --root without the disks): grub-install skipped, the MBR stays as replicated`);
+      warnings.push(`${what} ${source} ${at} ${NOT_ATTACHED}: grub-install skipped, the MBR stays as replicated`);
       continue;
     }
     changes.push({

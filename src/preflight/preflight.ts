@@ -5,6 +5,7 @@
 // started is the collect script on a live source.
 import { runStage1, guestFacts } from "../agent/stage1.ts";
 import { auditResidue, describeLeftover } from "../audit/residue.ts";
+import { NOT_ATTACHED } from "../bootloader/grub.ts";
 import { ALL_STEPS } from "../fixups/index.ts";
 import { GuestRoot } from "../guest/guest-root.ts";
 import { DiskView, type GuestView } from "../guest/view.ts";
@@ -28,6 +29,9 @@ export interface PreflightOptions {
   /** The source inventory (collect's output); for a tree without one, it is derived from its files. */
   source?: Source;
   target?: Partial<Target>;
+  /** The maps the target will get, when the manager already knows them (its NIC MACs, a NIC
+   * left out); without them preflight builds its own (diskMapFor, nicMapFor). */
+  maps?: { disks?: ReplicaDiskMap; network?: NetworkInterfaceMap };
   log?: Logger;
 }
 
@@ -156,8 +160,8 @@ export async function runPreflight(o: PreflightOptions): Promise<PreflightReport
   const target: Target = { firmware: o.target?.firmware ?? source.firmware, scsiController: o.target?.scsiController ?? "pvscsi", nicModel: o.target?.nicModel ?? "vmxnet3" };
   const inputs: Inputs = {
     system: SystemConfiguration.parse({ migrationId: "preflight", source, target }),
-    disks: diskMapFor(source, info),
-    network: nicMapFor(source, info),
+    disks: o.maps?.disks ?? diskMapFor(source, info),
+    network: o.maps?.network ?? nicMapFor(source, info),
   };
   const findings: Finding[] = [];
   const skip = ALL_STEPS.some((s) => s.name === AUDIT_STEP) ? [AUDIT_STEP] : [];
@@ -171,7 +175,9 @@ export async function runPreflight(o: PreflightOptions): Promise<PreflightReport
       todo: space ? "free space on / and /boot (remove old kernels) before replication" : "fix what the message names on the source, then run preflight again",
     });
   }
-  for (const w of result.warnings) findings.push({ code: "PLAN_WARNING", severity: "warning", why: w, todo: "read the warning; stage 1 goes on, but check that this is what you want" });
+  // on the source no disk is attached under its target name, so the boot code's reinstall is
+  // never planned here; on the fixup VM it is: that warning says nothing about this guest
+  for (const w of result.warnings.filter((x) => !x.includes(NOT_ATTACHED))) findings.push({ code: "PLAN_WARNING", severity: "warning", why: w, todo: "read the warning; stage 1 goes on, but check that this is what you want" });
   const planned = outcome.planned.flatMap((p) => (p.change.action === "exec" ? [] : [p.change.path]));
   if (outcome.view && !outcome.failure) {
     const nics = resolveNics(info.network, inputs).nics;

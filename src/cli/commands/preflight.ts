@@ -1,8 +1,10 @@
 // osam-fixup preflight: is this source ready to migrate? Read-only, bounded in time.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { formatZodError } from "../../protocol/inputs.ts";
-import { SystemConfiguration } from "../../protocol/schemas.ts";
+import { FIXUP_FILES } from "../../protocol/files.ts";
+import { formatZodError, parseInput } from "../../protocol/inputs.ts";
+import { NetworkInterfaceMap, ReplicaDiskMap, SystemConfiguration } from "../../protocol/schemas.ts";
+import type { z } from "zod";
 import { runPreflight, renderPreflight } from "../../preflight/preflight.ts";
 import { Logger } from "../../util/log.ts";
 import { type Command, UsageError, noPositionals, parse, str } from "../args.ts";
@@ -11,6 +13,7 @@ import { checkRoot } from "./common.ts";
 import { CollectError, runCollect } from "./collect.ts";
 
 const usage = `Usage: osam-fixup preflight [--root DIR] [--inventory FILE] [--json] [--out DIR]
+                            [--disk-map FILE] [--nic-map FILE]
                             [--controller pvscsi|lsilogic|lsisas] [--nic-model vmxnet3|e1000e|e1000]
                             [--firmware bios|uefi] [--timeout S]
        osam-fixup preflight --print-script > preflight.sh
@@ -32,6 +35,11 @@ reading files).
   --json             print the report as JSON (docs/schemas/preflight-report.schema.json)
   --out DIR          also write DIR/preflight-report.json and DIR/source.json (the source
                      part of system-configuration.json, for the manager's spec)
+  --disk-map FILE    the replica-disk-map.json the target will get (default: every source
+                     disk in order, the boot disk at scsi0:0)
+  --nic-map FILE     the network-interface-map.json the target will get (default: every
+                     physical NIC, its MAC kept, named eth0, eth1...); a NIC left out of it
+                     is reported as the migration would report it
   --controller C     the target's disk controller (default pvscsi)
   --nic-model M      the target's NIC model (default vmxnet3)
   --firmware F       the target's firmware (default: the source's)
@@ -49,6 +57,16 @@ Exit status: 0 ready or ready with warnings, 1 blocked (or it could not finish),
 
 const Target = SystemConfiguration.shape.target;
 
+/** A map given by flag, checked as the agent checks it; a bad one is bad usage. */
+function readMap<S extends z.ZodType>(file: string | undefined, flag: string, name: string, schema: S): z.output<S> | undefined {
+  if (file === undefined) return undefined;
+  try {
+    return parseInput(name, schema, readFileSync(resolve(file)));
+  } catch (e) {
+    throw new UsageError(`${flag} ${file}: ${(e as Error).message}`);
+  }
+}
+
 export const preflightCommand: Command = {
   name: "preflight",
   summary: "check a source before replication: ready, ready with warnings, or blocked",
@@ -56,7 +74,7 @@ export const preflightCommand: Command = {
   async run(argv) {
     const { values, positionals, help } = parse(
       argv,
-      { root: { type: "string" }, inventory: { type: "string" }, json: { type: "boolean" }, out: { type: "string" }, controller: { type: "string" }, "nic-model": { type: "string" }, firmware: { type: "string" }, timeout: { type: "string" }, "print-script": { type: "boolean" }, verbose: { type: "boolean", short: "v" } },
+      { root: { type: "string" }, inventory: { type: "string" }, "disk-map": { type: "string" }, "nic-map": { type: "string" }, json: { type: "boolean" }, out: { type: "string" }, controller: { type: "string" }, "nic-model": { type: "string" }, firmware: { type: "string" }, timeout: { type: "string" }, "print-script": { type: "boolean" }, verbose: { type: "boolean", short: "v" } },
       usage,
     );
     if (help) {
@@ -97,13 +115,15 @@ export const preflightCommand: Command = {
       }
     }
 
+    const maps = { disks: readMap(str(values["disk-map"]), "--disk-map", FIXUP_FILES.replicaDiskMap, ReplicaDiskMap), network: readMap(str(values["nic-map"]), "--nic-map", FIXUP_FILES.networkInterfaceMap, NetworkInterfaceMap) };
+
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`preflight did not finish in ${timeoutS} s`)), timeoutS * 1000);
     });
     let report;
     try {
-      report = await Promise.race([runPreflight({ root, source, target: t.data, log }), timeout]);
+      report = await Promise.race([runPreflight({ root, source, target: t.data, maps, log }), timeout]);
     } catch (e) {
       process.stderr.write(`preflight: ${(e as Error).message}\n`);
       return 1;

@@ -151,3 +151,29 @@ test("the CLI: --json follows the schema, --out writes the report and the source
     await rm(out, { recursive: true, force: true });
   }
 });
+
+test("the CLI takes the maps the target will get: a NIC left out of --nic-map is named, a bad map is bad usage", async () => {
+  const dir = await tempDir("osam-preflight-maps-");
+  try {
+    const inputs = join(SAMPLE, "inputs");
+    const full = JSON.parse(await readFile(join(inputs, "network-interface-map.json"), "utf8")) as { interfaces: { sourceName: string }[] };
+    const one = join(dir, "one-nic.json");
+    await writeFile(one, JSON.stringify({ interfaces: full.interfaces.filter((n) => n.sourceName !== "ens4") }));
+    const run = (nicMap: string) => spawnSync(process.execPath, [CLI, "preflight", "--root", SAMPLE_ROOT, "--json", "--disk-map", join(inputs, "replica-disk-map.json"), "--nic-map", nicMap], { encoding: "utf8" });
+    const mapped = run(join(inputs, "network-interface-map.json"));
+    assert.equal(mapped.status, 0, mapped.stderr);
+    const all = PreflightReport.parse(JSON.parse(mapped.stdout));
+    assert.ok(!all.findings.some((f) => f.why.includes("ens4")), JSON.stringify(all.findings));
+    const left = run(one);
+    assert.equal(left.status, 0, left.stderr);
+    const r = PreflightReport.parse(JSON.parse(left.stdout));
+    assert.ok(r.findings.some((f) => f.severity === "warning" && /ens4 .*not in network-interface-map\.json/.test(f.why)), JSON.stringify(r.findings));
+    const bad = join(dir, "bad.json");
+    await writeFile(bad, "{");
+    const b = run(bad);
+    assert.equal(b.status, 2);
+    assert.match(b.stderr, /--nic-map .*bad\.json: network-interface-map\.json: not valid JSON/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
