@@ -7,17 +7,21 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { runE2eMigration } from "./lib/migration.ts";
+import { assertPreflightMatches } from "./lib/preflight-boot.ts";
 
 const MIN = 60_000;
 const ALL = process.env.OSAM_E2E_VARIANTS === "all";
 
 test("a NIC missing from the map: the migrated guest's first boot is not verified, naming the NIC", { skip: ALL ? false : "one more slow migration: run with npm run test:e2e:all (OSAM_E2E_VARIANTS=all)", timeout: 90 * MIN }, async (t) => {
-  const run = await runE2eMigration("deb12-netplan", { unmappedNics: [1] });
+  const run = await runE2eMigration("deb12-netplan", { unmappedNics: [1], sourcePreflight: true });
   const at = `(run directory ${run.runDir})`;
   t.diagnostic(`timings (s): ${JSON.stringify(run.timings)}; run directory ${run.runDir}`);
   assert.equal(run.flowError, undefined, `${run.flowError ?? ""} ${at}`);
   assert.equal(run.result?.status, "succeeded", `stage 1: ${run.result?.message ?? "no result"} ${at}`);
   assert.ok(run.result.warnings.some((w) => /ens4/.test(w)), `stage 1 did not warn about the unmapped NIC ens4: ${JSON.stringify(run.result.warnings)} ${at}`);
+  // preflight on the booted source, with the same map, names the NIC as stage 1 then does
+  assertPreflightMatches(run.sourcePreflight, run.result, at);
+  assert.ok(run.sourcePreflight?.report?.findings.some((f) => f.severity === "warning" && /\bens4\b/.test(f.why)), `preflight did not name the unmapped NIC ens4: ${JSON.stringify(run.sourcePreflight?.report?.findings)} ${at}`);
   assert.equal(run.stage2, "ran", `${run.stage2} ${at}`);
   const v = run.verification;
   assert.ok(v, `the guest printed no first-boot verification ${at}`);

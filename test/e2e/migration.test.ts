@@ -11,6 +11,7 @@ import { runE2eMigration, tail, type E2eRun } from "./lib/migration.ts";
 import { initramfsVerdictProblem, selectedVariants } from "./variants.ts";
 import { assertCleanBoot, assertStage2Gone, assertToolsRun } from "./lib/marker.ts";
 import { assertVerified } from "./lib/verification.ts";
+import { assertPreflightMatches } from "./lib/preflight-boot.ts";
 
 const MIN = 60_000;
 
@@ -88,6 +89,11 @@ for (const variant of selectedVariants()) {
         addresses: run.image.meta.nics.map((n) => n.ipv4),
       }, `${at}; ${serialTail(run, "marker")}`);
     });
+    if (run.sourcePreflight) {
+      await t.test("preflight on the source, booted on virtio before the migration, wrote nothing and foresaw what the migration found", () => {
+        assertPreflightMatches(run.sourcePreflight, run.result, at);
+      });
+    }
     t.diagnostic(`timings (s): ${JSON.stringify(run.timings)}; run directory ${run.runDir}`);
   });
 }

@@ -17,6 +17,7 @@ import { parseMarker, type Marker } from "./marker.ts";
 import { describeVerification, lastVerification } from "../../../src/manager/verify.ts";
 import type { Verification } from "../../../src/protocol/schemas.ts";
 import { newRunDir } from "./paths.ts";
+import { runSourcePreflight, sourcePreflightWanted, type SourcePreflight } from "./preflight-boot.ts";
 
 /** Serial lines that mean a boot has failed; the wait stops shortly after one appears. */
 export const BOOT_FAILURES = [
@@ -61,6 +62,8 @@ export interface E2eRun {
   resultRaw?: string;
   result?: Result;
   marker?: Marker;
+  /** `osam-fixup preflight` run on the source booted on virtio, before the migration (preflight-boot.ts). */
+  sourcePreflight?: SourcePreflight;
   /** The guest's own check of its first boot, printed on the serial console of the marker boot. */
   verification?: Verification;
   /** "ran", or why stage 2 was left out */
@@ -79,6 +82,8 @@ export interface E2eOptions {
   cpus?: number;
   /** Image NICs (by index) left out of network-interface-map.json: the VM still has them. */
   unmappedNics?: number[];
+  /** Boot the source and run preflight in it first (default: sourcePreflightWanted()). */
+  sourcePreflight?: boolean;
 }
 
 const MIN = 60_000;
@@ -219,6 +224,9 @@ export async function runE2eMigration(variant: Variant, o: E2eOptions = {}): Pro
   log(`run directory ${runDir}`);
   for (const [k, v] of Object.entries({ systemConfiguration: maps.systemConfiguration, replicaDiskMap: maps.replicaDiskMap, networkInterfaceMap: maps.networkInterfaceMap })) {
     writeFileSync(join(runDir, FIXUP_FILES[k as keyof Maps]), JSON.stringify(v, null, 2) + "\n");
+  }
+  if (o.sourcePreflight ?? sourcePreflightWanted()) {
+    run.sourcePreflight = await runSourcePreflight(img, maps, runDir, log).catch((e: Error) => ({ bootSeconds: 0, serialPath: "", error: e.message }));
   }
   const replica = join(runDir, "replica.qcow2");
   await overlayOf(img.disk.disk, replica);
