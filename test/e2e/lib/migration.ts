@@ -82,6 +82,10 @@ export interface E2eOptions {
   cpus?: number;
   /** Image NICs (by index) left out of network-interface-map.json: the VM still has them. */
   unmappedNics?: number[];
+  /** Stop once stage 1 has ended and its logs are fetched (bench:peer times stage 1 only). */
+  stage1Only?: boolean;
+  /** The source disk to migrate, instead of the current recipe's (ensureDisk). */
+  image?: DiskImage;
   /** Boot the source and run preflight in it first (default: sourcePreflightWanted()). */
   sourcePreflight?: boolean;
 }
@@ -192,7 +196,7 @@ export function vmSpec(name: string, img: DiskImage, replica: string, fixupIso: 
 /** Runs the whole flow for one variant; never throws for a guest-side failure (see flowError). */
 export async function runE2eMigration(variant: Variant, o: E2eOptions = {}): Promise<E2eRun> {
   const log = o.log ?? ((l: string) => process.stderr.write(`[e2e ${variant}] ${l}\n`));
-  const img = await ensureDisk(variant);
+  const img = o.image ?? (await ensureDisk(variant));
   const rootfs = await ensureRootfs(variant);
   const fixup = await ensureFixupDisk();
   let toolsIso: string | undefined;
@@ -302,6 +306,10 @@ export async function runE2eMigration(variant: Variant, o: E2eOptions = {}): Pro
     log(`END after ${run.timings.stage1}s: ${run.result ? `${run.result.status} (code ${run.result.code}) ${run.result.message}` : "no valid result.json"}`);
     await vm.powerOff();
     keepSerial("fixup", from);
+    if (o.stage1Only) {
+      run.stage2 = "left out: stage 1 only was asked for";
+      return run;
+    }
 
     // --- stage 2: the replica alone, the sentinel installs tools and powers off
     await vm.setBootOrder([{ kind: "disk", unit: 0 }]);
