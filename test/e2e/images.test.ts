@@ -15,6 +15,12 @@ for (const variant of selectedVariants()) {
     if (meta.layout === "lvm") {
       assert.match(fstab, /^\/dev\/mapper\/guestvg-root\s+\/\s/m);
       assert.match(fstab, /^\/dev\/vda1\s+\/boot\s/m);
+    } else if (meta.layout === "md") {
+      // the array by its KVM-era name, and an mdadm.conf that only finds it on virtio disks
+      assert.match(fstab, /^\/dev\/md0\s+\/\s/m);
+      const mdadm = readFileSync(join(root, "etc/mdadm/mdadm.conf"), "utf8");
+      assert.match(mdadm, /^DEVICE \/dev\/vd\*$/m);
+      assert.match(mdadm, /^ARRAY \/dev\/md0 .*devices=\/dev\/vda1,\/dev\/vdb1$/m);
     } else {
       assert.match(fstab, new RegExp(`^/dev/vda${meta.boot === "uefi" ? 2 : 1}\\s+/\\s+${meta.rootfsType}\\s`, "m"));
     }

@@ -11,6 +11,7 @@ import { runE2eMigration, tail, type E2eRun } from "./lib/migration.ts";
 import { initramfsVerdictProblem, selectedVariants } from "./variants.ts";
 import { assertCleanBoot, assertStage2Gone, assertToolsRun } from "./lib/marker.ts";
 import { assertVerified } from "./lib/verification.ts";
+import { assertMdRoot, bootSecondDiskAlone, parseMdMarker } from "./lib/md.ts";
 import { assertPreflightMatches } from "./lib/preflight-boot.ts";
 
 const MIN = 60_000;
@@ -89,6 +90,37 @@ for (const variant of selectedVariants()) {
         addresses: run.image.meta.nics.map((n) => n.ipv4),
       }, `${at}; ${serialTail(run, "marker")}`);
     });
+    if (run.sourcePreflight) {
+      await t.test("preflight on the source, booted on virtio before the migration, wrote nothing and foresaw what the migration found", () => {
+        assertPreflightMatches(run.sourcePreflight, run.result, at);
+      });
+    }
+    if (run.image.meta.layout === "md") {
+      const disks = run.maps.replicaDiskMap.disks.length;
+      await t.test(`the root is the md RAID1 array, all ${disks} members active, each on vmw_pvscsi`, () => {
+        assert.ok(m, noMarker());
+        const p = run.logs["marker serial"];
+        assertMdRoot(m, parseMdMarker(p ? readFileSync(p, "utf8") : ""), { members: disks, of: disks, driver: "vmw_pvscsi" }, at);
+      });
+      await t.test("stage 1 left mdadm.conf to find the array by its UUID, and put GRUB on every member disk", () => {
+        assert.ok(run.result, `no valid result.json came back ${at}`);
+        const changes = run.result.steps.flatMap((s) => s.changes);
+        const conf = changes.find((c) => c.action === "write" && c.path === "/etc/mdadm/mdadm.conf");
+        assert.ok(conf?.diff, `no change to /etc/mdadm/mdadm.conf in result.json ${at}`);
+        assert.match(conf.diff, /^\+DEVICE partitions containers$/m, at);
+        assert.match(conf.diff, /^\+ARRAY \/dev\/md0 .*UUID=/m, at);
+        assert.doesNotMatch(conf.diff, /^\+.*(devices=|\/dev\/vd)/m, at);
+        const installs = changes.filter((c) => c.action === "exec" && c.argv?.some((a) => /grub-install$/.test(a)) && c.argv.includes("--target=i386-pc"));
+        assert.equal(installs.length, disks, `grub-install runs: ${JSON.stringify(installs.map((c) => c.argv))} ${at}`);
+      });
+      await t.test("GRUB is on every member disk: the guest boots from the second disk alone, degraded", { skip: m ? false : "no marker boot" }, async () => {
+        const t0 = Date.now();
+        const b = await bootSecondDiskAlone(run, 10 * MIN);
+        run.timings.secondDiskBoot = Math.round((Date.now() - t0) / 100) / 10;
+        assert.ok(b.marker, `no E2E-MARKER booting scsi0:1 alone (${b.outcome}${b.failure ? `: ${b.failure}` : ""}) ${at}; ${b.serialPath}:\n${tail(readFileSync(b.serialPath, "utf8"), 30)}`);
+        assertMdRoot(b.marker, b.md, { members: 1, of: disks, driver: "vmw_pvscsi" }, `${at} (${b.serialPath})`);
+      });
+    }
     if (run.sourcePreflight) {
       await t.test("preflight on the source, booted on virtio before the migration, wrote nothing and foresaw what the migration found", () => {
         assertPreflightMatches(run.sourcePreflight, run.result, at);

@@ -16,6 +16,7 @@ export const VARIANTS = [
   "deb13-itools",
   "deb12-xfs",
   "deb12-generic",
+  "deb12-md-raid1",
 ] as const;
 export type Variant = (typeof VARIANTS)[number];
 
@@ -37,7 +38,8 @@ export interface ImageMeta {
   suite: "bullseye" | "bookworm" | "trixie";
   initrd: "initramfs-tools" | "dracut";
   boot: "bios" | "uefi";
-  layout: "plain" | "lvm";
+  /** md: the root on md RAID1 across several disks (DiskMeta.disks). */
+  layout: "plain" | "lvm" | "md";
   rootfsType: "ext4" | "xfs";
   net: "ifupdown" | "netplan";
   kernel: string;
@@ -52,6 +54,8 @@ export interface DiskMeta {
   /** qcow2, never written by tests: boot it through an overlay or a copy. */
   disk: string;
   format: "qcow2";
+  /** Every disk, in the source's order (vda, vdb, ...), when there are several; disks[0] is `disk`. */
+  disks?: string[];
   firmware: "bios" | "uefi";
   /** The root device as the source guest names it (fstab and kernel command line). */
   rootDevice: string;
@@ -68,6 +72,11 @@ export interface DiskImage {
   dir: string;
   meta: ImageMeta;
   disk: DiskMeta;
+}
+
+/** The image's disks in the source's order: the one disk, or each member of a multi-disk layout. */
+export function diskFiles(img: DiskImage): string[] {
+  return img.disk.disks ?? [img.disk.disk];
 }
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../..");

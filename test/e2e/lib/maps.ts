@@ -3,7 +3,7 @@
 import { readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { NetworkInterfaceMap, ReplicaDiskMap, SystemConfiguration } from "../../../src/protocol/schemas.ts";
-import type { DiskImage } from "../../helpers/images.ts";
+import { diskFiles, type DiskImage } from "../../helpers/images.ts";
 
 export interface Maps {
   systemConfiguration: SystemConfiguration;
@@ -53,7 +53,12 @@ export function buildMaps(img: DiskImage, migrationId: string, defaultTarget: st
   const replicaDiskMap = ReplicaDiskMap.parse({
     // under UEFI the replica sits on NVMe (Debian's OVMF cannot boot PVSCSI, see vmSpec): the
     // map names the device, as a user does when the disk is not on the VMware SCSI controller
-    disks: [{ source: { device: "/dev/vda", sizeBytes: img.disk.virtualSizeBytes }, target: { controller: "scsi0", unit: 0, ...(meta.boot === "uefi" ? { device: "/dev/nvme0n1" } : {}) }, boot: true }],
+    // every disk of the image, vda at scsi0:0, vdb at scsi0:1 ... (an md RAID1's members)
+    disks: diskFiles(img).map((_, i) => ({
+      source: { device: `/dev/vd${String.fromCharCode(97 + i)}`, sizeBytes: img.disk.virtualSizeBytes },
+      target: { controller: "scsi0" as const, unit: i, ...(meta.boot === "uefi" ? { device: "/dev/nvme0n1" } : {}) },
+      ...(i === 0 ? { boot: true } : {}),
+    })),
   });
   const networkInterfaceMap = NetworkInterfaceMap.parse({
     interfaces: meta.nics.map((n, i) => ({ sourceMac: n.mac, sourceName: n.name, targetMac: targetMac(i) })),

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { createDriver, sleep, type Driver, type Vm, type VmSpec } from "../../../src/manager/drivers/index.ts";
 import { FIXUP_FILES, DEFAULT_FIXUP_DIR, collectedLogName } from "../../../src/protocol/files.ts";
 import { Result } from "../../../src/protocol/schemas.ts";
-import { ensureDisk, ensureRootfs, type DiskImage, type Variant } from "../../helpers/images.ts";
+import { diskFiles, ensureDisk, ensureRootfs, type DiskImage, type Variant } from "../../helpers/images.ts";
 import { ensureFixupDisk, ensureToolsIso } from "./artifacts.ts";
 import { buildMaps, defaultTargetOf, targetMac, type Maps } from "./maps.ts";
 import { parseMarker, type Marker } from "./marker.ts";
@@ -48,6 +48,8 @@ export interface Timings {
   markerBoot?: number;
   /** from the first power on to the end of stage 2 */
   migration?: number;
+  /** an md guest's boot from its second disk alone (migration.test.ts) */
+  secondDiskBoot?: number;
 }
 
 export interface E2eRun {
@@ -179,7 +181,23 @@ async function overlayOf(src: string, dst: string): Promise<void> {
   await execa("qemu-img", ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", src, dst]);
 }
 
-export function vmSpec(name: string, img: DiskImage, replica: string, fixupIso: string | undefined, o: E2eOptions): VmSpec {
+/** Where a run keeps its overlay of the image's disk i (replica.qcow2, replica-1.qcow2, ...). */
+export function replicaPath(runDir: string, i = 0): string {
+  return join(runDir, i ? `replica-${i}.qcow2` : "replica.qcow2");
+}
+
+/** An overlay of each of the image's disks in the run directory; their paths, disk 0 first. */
+async function replicasOf(img: DiskImage, runDir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const [i, f] of diskFiles(img).entries()) {
+    out.push(replicaPath(runDir, i));
+    await overlayOf(f, out[i]!);
+  }
+  return out;
+}
+
+/** The VM of a run: replica disk i (one path, or each disk of the image) at scsi0:i. */
+export function vmSpec(name: string, img: DiskImage, replica: string | string[], fixupIso: string | undefined, o: E2eOptions): VmSpec {
   const uefi = img.meta.boot === "uefi";
   return {
     name,
@@ -188,7 +206,7 @@ export function vmSpec(name: string, img: DiskImage, replica: string, fixupIso: 
     firmware: img.meta.boot,
     nics: img.meta.nics.map((_, i) => ({ mac: targetMac(i), model: "vmxnet3" as const, connected: false })),
     // Debian's OVMF has no PVSCSI driver: under UEFI the boot disk sits on NVMe (DESIGN.md)
-    disks: [{ unit: 0, path: replica, format: "qcow2", ...(uefi ? { qemuBus: "nvme" as const } : {}) }],
+    disks: [replica].flat().map((path, unit) => ({ unit, path, format: "qcow2" as const, ...(uefi ? { qemuBus: "nvme" as const } : {}) })),
     ...(fixupIso ? { fixupDisk: { path: fixupIso, kind: "cdrom" as const, ...(uefi ? { qemuBus: "sata" as const } : {}) } } : {}),
   };
 }
@@ -232,8 +250,7 @@ export async function runE2eMigration(variant: Variant, o: E2eOptions = {}): Pro
   if (o.sourcePreflight ?? sourcePreflightWanted()) {
     run.sourcePreflight = await runSourcePreflight(img, maps, runDir, log).catch((e: Error) => ({ bootSeconds: 0, serialPath: "", error: e.message }));
   }
-  const replica = join(runDir, "replica.qcow2");
-  await overlayOf(img.disk.disk, replica);
+  const replica = await replicasOf(img, runDir);
 
   const driver: Driver = await createDriver("qemu", { qemu: { stateDir: join(runDir, "vm"), accel: "tcg" } });
   let vm: Vm | undefined;
@@ -368,8 +385,7 @@ export async function runUnfixedBoot(variant: Variant, o: E2eOptions = {}): Prom
   const log = o.log ?? ((l: string) => process.stderr.write(`[e2e ${variant} unfixed] ${l}\n`));
   const img = await ensureDisk(variant);
   const runDir = newRunDir(`${variant}-unfixed`);
-  const replica = join(runDir, "replica.qcow2");
-  await overlayOf(img.disk.disk, replica);
+  const replica = await replicasOf(img, runDir);
   const driver = await createDriver("qemu", { qemu: { stateDir: join(runDir, "vm"), accel: "tcg" } });
   const name = `e2e-unfixed-${variant}`;
   const vm = await driver.createVm(vmSpec(name, img, replica, undefined, o));
