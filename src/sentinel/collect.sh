@@ -157,10 +157,22 @@ block_list() {
 	done
 }
 
+# A command that reads a device or asks a driver: a dead device (a lost iSCSI path, a stale
+# network block device) must not hang the inventory, whose next source in line then knows the
+# device. At most OSAM_COLLECT_CMD_SECONDS (20) each, where timeout(1) exists (coreutils 7+,
+# busybox).
+bounded() {
+	if command -v timeout >/dev/null 2>&1; then
+		timeout "${OSAM_COLLECT_CMD_SECONDS:-20}" "$@"
+	else
+		"$@"
+	fi
+}
+
 # KEY=value facts of one device: blkid, else lsblk, else the /dev/disk/by-* links.
 device_facts() {
 	if command -v blkid >/dev/null 2>&1; then
-		df_out=$(blkid -o export "$1" 2>/dev/null)
+		df_out=$(bounded blkid -o export "$1" 2>/dev/null)
 		if [ -n "$df_out" ]; then
 			printf '%s\n' "$df_out" | sed -e 's/\\\(.\)/\1/g' | grep -E '^(UUID|PARTUUID|TYPE|LABEL)='
 			return
@@ -282,7 +294,7 @@ if_permanent_mac() {
 		valid_mac "$ip_mac" && echo "$ip_mac" && return
 	fi
 	if [ -z "$IF_ROOT" ] && command -v ethtool >/dev/null 2>&1; then
-		ip_mac=$(ethtool -P "$2" 2>/dev/null | sed -n 's/^Permanent address: *//p' | tr 'A-F' 'a-f')
+		ip_mac=$(bounded ethtool -P "$2" 2>/dev/null | sed -n 's/^Permanent address: *//p' | tr 'A-F' 'a-f')
 		valid_mac "$ip_mac" && echo "$ip_mac" && return
 	fi
 	[ "$(first_line "$1/addr_assign_type")" = 0 ] && echo "$3"

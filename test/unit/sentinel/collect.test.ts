@@ -107,3 +107,26 @@ test("each interface's gateway when the default route leaves through it, and the
     await removeTree(d);
   }
 });
+
+for (const shell of [["/usr/bin/dash"], ["/bin/busybox", "sh"]]) {
+  test(`${shell.join(" ")}: a blkid that never answers (a dead device) does not hang the inventory, which lists the same devices`, async () => {
+    const d = await tempDir("osam-collect-hung-");
+    try {
+      await mkdir(join(d, "bin"));
+      // exec: the stub becomes the sleeping process, as a blkid stuck on a device read is one
+      await writeFile(join(d, "bin/blkid"), "#!/bin/sh\nexec sleep 600\n", { mode: 0o755 });
+      const env = { LC_ALL: "C", OSAM_COLLECT_PATH: join(d, "bin"), OSAM_COLLECT_CMD_SECONDS: "1", PATH: process.env.PATH ?? "/usr/bin:/bin" };
+      // the guard against a hang is execa's timeout, far above the bound of 1 s per device
+      const r = await execa(shell[0]!, [...shell.slice(1), "-s"], { input: COLLECT_SH, env, timeout: 240_000, reject: false });
+      assert.equal(r.timedOut, false, "the inventory hung on blkid");
+      assert.equal(r.exitCode, 0, r.stderr);
+      // the same devices as with the real blkid, with what lsblk knows of them
+      const devices = (out: string) => (parseCollectOutput(out).blockDevices ?? []).map((b) => `${b.device} ${b.mountpoint ?? ""}`);
+      const real = await execa(shell[0]!, [...shell.slice(1), "-s"], { input: COLLECT_SH, env: { ...env, OSAM_COLLECT_PATH: "" }, timeout: 240_000 });
+      assert.ok(devices(real.stdout).length > 0);
+      assert.deepEqual(devices(r.stdout), devices(real.stdout));
+    } finally {
+      await removeTree(d);
+    }
+  });
+}
