@@ -2,9 +2,9 @@
 // change are really there), and withOverlay gives a writable copy that leaves the tree alone.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ensureRootfs, imageMeta, withOverlay } from "../helpers/images.ts";
+import { ensureRootfs, imageMeta, sourceAddresses, withOverlay } from "../helpers/images.ts";
 import { selectedVariants } from "./variants.ts";
 
 for (const variant of selectedVariants()) {
@@ -27,11 +27,10 @@ for (const variant of selectedVariants()) {
     assert.match(readFileSync(join(root, "etc/default/grub"), "utf8"), /^GRUB_DISABLE_LINUX_UUID=true$/m);
     if (meta.initrd === "dracut") assert.match(readFileSync(join(root, "etc/dracut.conf.d/90-hostonly.conf"), "utf8"), /hostonly="yes"/);
     else assert.match(readFileSync(join(root, "etc/initramfs-tools/initramfs.conf"), "utf8"), /^MODULES=dep$/m);
-    const net = meta.net === "netplan" ? readFileSync(join(root, "etc/netplan/50-cloud-init.yaml"), "utf8") : readFileSync(join(root, "etc/network/interfaces"), "utf8");
-    for (const n of meta.nics) {
-      assert.ok(net.includes(n.name), `${n.name} in the network config`);
-      assert.ok(net.includes(n.ipv4), `${n.ipv4} in the network config`);
-    }
+    const netplan = join(root, "etc/netplan");
+    const net = meta.net === "netplan" ? readdirSync(netplan).filter((f) => f.endsWith(".yaml")).map((f) => readFileSync(join(netplan, f), "utf8")).join("\n") : readFileSync(join(root, "etc/network/interfaces"), "utf8");
+    for (const n of meta.nics) assert.ok(net.includes(n.name), `${n.name} in the network config`);
+    for (const a of sourceAddresses(meta)) assert.ok(net.includes(a.on) && net.includes(a.ipv4), `${a.ipv4} on ${a.on} in the network config`);
     // the link is absolute (inside the guest), so look at the link itself
     assert.equal(readlinkSync(join(root, "etc/systemd/system/multi-user.target.wants/e2e-marker.service")), "/etc/systemd/system/e2e-marker.service");
     assert.ok(existsSync(join(root, `boot/vmlinuz-${meta.kernel}`)));

@@ -15,7 +15,7 @@ import { createDriver } from "../../src/manager/drivers/index.ts";
 import { Result, Verification } from "../../src/protocol/schemas.ts";
 import { lastVerification } from "../../src/manager/verify.ts";
 import { assertVerified } from "./lib/verification.ts";
-import { ensureDisk, ensureRootfs, DEFAULT_VARIANT } from "../helpers/images.ts";
+import { ensureDisk, ensureRootfs, DEFAULT_VARIANT, sourceAddresses } from "../helpers/images.ts";
 import { ensureFixupDisk, ensureToolsIso } from "./lib/artifacts.ts";
 import { buildMaps, defaultTargetOf } from "./lib/maps.ts";
 import { assertCleanBoot, assertStage2Gone, assertToolsRun, parseMarker } from "./lib/marker.ts";
@@ -125,7 +125,7 @@ test(`osam-fixup migrate drives the ${variant} migration end to end on QEMU`, { 
   const verification = Verification.parse(JSON.parse(readFileSync(verifyJson, "utf8")));
   assert.deepEqual(verification, lastVerification(serial)?.verification, `the collected verification is the one the guest printed ${at}`);
   assert.equal(state.verification?.verified, true, `state.verification ${at}`);
-  assertVerified(verification, { rootDriver: "vmw_pvscsi", nics: maps.networkInterfaceMap.interfaces.map((n) => ({ name: n.targetName ?? "", mac: n.targetMac })), addresses: [img.meta.nics[0]!.ipv4] }, at);
+  assertVerified(verification, { rootDriver: "vmw_pvscsi", nics: maps.networkInterfaceMap.interfaces.map((n) => ({ name: n.targetName ?? "", mac: n.targetMac })), addresses: sourceAddresses(img.meta).map((a) => a.ipv4) }, at);
   const outcome = off ? "powered off by the marker" : "still running";
   const m = parseMarker(serial);
   assert.ok(m, `the migrated guest printed no E2E-MARKER (${outcome}) ${at}; ${markerSerial}:\n${tail(serial, 30)}`);

@@ -7,14 +7,22 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { runE2eMigration, tail, type E2eRun } from "./lib/migration.ts";
 import { initramfsVerdictProblem, selectedVariants } from "./variants.ts";
 import { assertCleanBoot, assertStage2Gone, assertToolsRun } from "./lib/marker.ts";
 import { assertVerified } from "./lib/verification.ts";
+import { assertVirtualNet, parseNetState } from "./lib/netstate.ts";
+import { sourceAddresses } from "../helpers/images.ts";
 import { assertMdRoot, bootSecondDiskAlone, parseMdMarker } from "./lib/md.ts";
 import { assertPreflightMatches } from "./lib/preflight-boot.ts";
 
 const MIN = 60_000;
+
+/** The name a source interface has after the migration: a mapped NIC's target name; a bridge or bond keeps its own. */
+function newName(run: E2eRun, src: string): string {
+  return run.maps.networkInterfaceMap.interfaces.find((n) => n.sourceName === src)?.targetName ?? src;
+}
 
 function serialTail(run: E2eRun, which: string): string {
   const p = run.logs[`${which} serial`];
@@ -56,15 +64,15 @@ for (const variant of selectedVariants()) {
     await t.test("the interfaces are exactly eth0.. with the mapped MACs, on vmxnet3", () => {
       assert.ok(m, noMarker());
       const want = run.maps.networkInterfaceMap.interfaces.map((n) => ({ name: n.targetName, mac: n.targetMac, driver: "vmxnet3" }));
-      const got = [...m.links].sort((a, b) => a.name.localeCompare(b.name));
+      // a bridge or bond is no NIC, and a bond's ports carry its MAC: those images report each NIC's own
+      const links = run.netState ? run.netState.links.filter((l) => l.kind === "physical").map((l) => ({ name: l.name, mac: l.perm, driver: l.driver })) : m.links;
+      const got = [...links].sort((a, b) => a.name.localeCompare(b.name));
       assert.deepEqual(got, want, `${at}`);
     });
     await t.test("each interface has the source's static address", () => {
       assert.ok(m, noMarker());
       const want: Record<string, string[]> = {};
-      run.image.meta.nics.forEach((n, i) => {
-        want[`eth${i}`] = [n.ipv4];
-      });
+      for (const a of sourceAddresses(run.image.meta)) (want[newName(run, a.on)] ??= []).push(a.ipv4);
       assert.deepEqual(m.ipv4, want, `${at}`);
     });
     await t.test("the default target is restored", () => {
@@ -87,7 +95,7 @@ for (const variant of selectedVariants()) {
       assertVerified(run.verification, {
         rootDriver: run.expectRootDriver,
         nics: run.maps.networkInterfaceMap.interfaces.map((n) => ({ name: n.targetName ?? "", mac: n.targetMac })),
-        addresses: run.image.meta.nics.map((n) => n.ipv4),
+        addresses: sourceAddresses(run.image.meta).map((a) => a.ipv4),
       }, `${at}; ${serialTail(run, "marker")}`);
     });
     if (run.sourcePreflight) {
@@ -124,6 +132,19 @@ for (const variant of selectedVariants()) {
     if (run.sourcePreflight) {
       await t.test("preflight on the source, booted on virtio before the migration, wrote nothing and foresaw what the migration found", () => {
         assertPreflightMatches(run.sourcePreflight, run.result, at);
+      });
+    }
+    const virtual = run.image.meta.virtual ?? [];
+    if (virtual.length) {
+      const meta = run.image.meta;
+      const what = virtual.map((v) => `${v.kind} ${v.name}`).join(", ");
+      await t.test(`on virtio, the source's own tools brought up the ${what} (the image's first boot)`, () => {
+        const serial = join(run.image.dir, "disk-firstboot.serial");
+        assertVirtualNet(parseNetState(readFileSync(serial, "utf8")), meta, (src) => src, (src) => meta.nics.find((n) => n.name === src)?.mac ?? "?", "virtio_net", `(${serial})`);
+      });
+      await t.test(`after the migration, the ${what} runs over the vmxnet3 NICs under their new names, with the address and the default route`, () => {
+        const targetMac = (src: string) => run.maps.networkInterfaceMap.interfaces.find((n) => n.sourceName === src)?.targetMac ?? "?";
+        assertVirtualNet(run.netState, meta, (src) => newName(run, src), targetMac, "vmxnet3", `${at}; ${serialTail(run, "marker")}`);
       });
     }
     t.diagnostic(`timings (s): ${JSON.stringify(run.timings)}; run directory ${run.runDir}`);

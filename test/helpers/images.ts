@@ -16,6 +16,8 @@ export const VARIANTS = [
   "deb13-itools",
   "deb12-xfs",
   "deb12-generic",
+  "deb12-bridge",
+  "deb12-bond",
   "deb12-md-raid1",
 ] as const;
 export type Variant = (typeof VARIANTS)[number];
@@ -28,9 +30,26 @@ export interface NicMeta {
   name: string;
   /** The MAC the source VM had; the image's config may pin it (netplan match). */
   mac: string;
-  /** Static address with prefix, e.g. 10.0.2.15/24. */
+  /** Static address with prefix, e.g. 10.0.2.15/24; null for a port of a bridge or bond, which carries it. */
+  ipv4: string | null;
+  gateway: string | null;
+  /** The bridge or bond (in ImageMeta.virtual) this NIC is a port of. */
+  master?: string;
+}
+
+/** A bridge or bond of the source, over its NICs (variants/virtual-links.sh). */
+export interface VirtualMeta {
+  name: string;
+  kind: "bridge" | "bond";
+  /** The MAC the source's inventory lists for it: its first port's. */
+  mac: string;
+  /** Source names of its ports. */
+  ports: string[];
   ipv4: string;
   gateway: string | null;
+  /** A bond's mode and primary port (source name). */
+  mode?: string;
+  primary?: string;
 }
 
 export interface ImageMeta {
@@ -44,6 +63,8 @@ export interface ImageMeta {
   net: "ifupdown" | "netplan";
   kernel: string;
   nics: NicMeta[];
+  /** Bridges and bonds that carry the addresses instead of the NICs (absent: none). */
+  virtual?: VirtualMeta[];
   packages: string;
   builtAt: string;
   buildSeconds: number;
@@ -93,6 +114,11 @@ function assertRoot(what: string): void {
 }
 
 const builds = new Map<string, Promise<string>>();
+
+/** Every address of the source and where it lives (source names): a NIC's own, or its bridge's or bond's. */
+export function sourceAddresses(meta: ImageMeta): { on: string; ipv4: string }[] {
+  return [...meta.nics.flatMap((n) => (n.ipv4 ? [{ on: n.name, ipv4: n.ipv4 }] : [])), ...(meta.virtual ?? []).map((v) => ({ on: v.name, ipv4: v.ipv4 }))];
+}
 
 /** Runs build.sh (a no-op when cached); its progress goes to our stderr; returns the image dir. */
 function build(variant: Variant, disk: boolean): Promise<string> {

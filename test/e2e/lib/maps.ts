@@ -3,7 +3,7 @@
 import { readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { NetworkInterfaceMap, ReplicaDiskMap, SystemConfiguration } from "../../../src/protocol/schemas.ts";
-import { diskFiles, type DiskImage } from "../../helpers/images.ts";
+import { diskFiles, type DiskImage, type ImageMeta } from "../../helpers/images.ts";
 
 export interface Maps {
   systemConfiguration: SystemConfiguration;
@@ -28,6 +28,27 @@ export function defaultTargetOf(rootfs: string): string {
   return "graphical.target";
 }
 
+/**
+ * The source's interfaces as collect lists them. Where a bridge or bond carries the address, it
+ * comes first, with its first port's MAC, and each port is a physical NIC with its permanent
+ * MAC (a bond's port's current one is the bond's): the case that once mapped a NIC to the
+ * bridge. The plain images keep the older inventory, with neither kind nor permanent MAC.
+ */
+function sourceInterfaces(meta: ImageMeta): SystemConfiguration["source"]["interfaces"] {
+  const virtual = meta.virtual ?? [];
+  const nics = meta.nics.map((n) => {
+    const master = virtual.find((v) => v.name === n.master);
+    return {
+      name: n.name,
+      mac: master?.kind === "bond" ? master.mac : n.mac,
+      ...(virtual.length ? { kind: "physical" as const, permanentMac: n.mac } : {}),
+      ...(n.ipv4 ? { addresses: [n.ipv4] } : {}),
+      ...(n.gateway ? { gateway: n.gateway } : {}),
+    };
+  });
+  return [...virtual.map((v) => ({ name: v.name, mac: v.mac, kind: v.kind, addresses: [v.ipv4], ...(v.gateway ? { gateway: v.gateway } : {}) })), ...nics];
+}
+
 export function buildMaps(img: DiskImage, migrationId: string, defaultTarget: string): Maps {
   const { meta } = img;
   // an LVM PV's UUID is not a file-system UUID (and not hex): the manager lists file systems
@@ -46,7 +67,7 @@ export function buildMaps(img: DiskImage, migrationId: string, defaultTarget: st
       os: { id: "debian", version: { bullseye: "11", bookworm: "12", trixie: "13" }[meta.suite] },
       defaultTarget,
       blockDevices: filesystems,
-      interfaces: meta.nics.map((n) => ({ name: n.name, mac: n.mac, addresses: [n.ipv4], ...(n.gateway ? { gateway: n.gateway } : {}) })),
+      interfaces: sourceInterfaces(meta),
     },
     target: { firmware: meta.boot, scsiController: "pvscsi", nicModel: "vmxnet3" },
   });

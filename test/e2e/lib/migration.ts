@@ -14,6 +14,7 @@ import { diskFiles, ensureDisk, ensureRootfs, type DiskImage, type Variant } fro
 import { ensureFixupDisk, ensureToolsIso } from "./artifacts.ts";
 import { buildMaps, defaultTargetOf, targetMac, type Maps } from "./maps.ts";
 import { parseMarker, type Marker } from "./marker.ts";
+import { parseNetState, type NetState } from "./netstate.ts";
 import { describeVerification, lastVerification } from "../../../src/manager/verify.ts";
 import type { Verification } from "../../../src/protocol/schemas.ts";
 import { newRunDir } from "./paths.ts";
@@ -64,6 +65,8 @@ export interface E2eRun {
   resultRaw?: string;
   result?: Result;
   marker?: Marker;
+  /** The bridge and bond images' network facts from the marker boot (netstate.ts). */
+  netState?: NetState;
   /** `osam-fixup preflight` run on the source booted on virtio, before the migration (preflight-boot.ts). */
   sourcePreflight?: SourcePreflight;
   /** The guest's own check of its first boot, printed on the serial console of the marker boot. */
@@ -362,6 +365,7 @@ export async function runE2eMigration(variant: Variant, o: E2eOptions = {}): Pro
     run.timings.markerBoot = sec(Date.now() - t3);
     keepSerial("marker", from);
     run.marker = parseMarker(b.serial);
+    run.netState = parseNetState(b.serial);
     run.verification = lastVerification(b.serial)?.verification;
     log(run.verification ? describeVerification(run.verification) : "no first-boot verification on the serial console");
     log(run.marker ? `marker: root ${run.marker.root} via ${run.marker.rootDriver}, links ${run.marker.links.map((l) => l.name).join(" ")}, target ${run.marker.defaultTarget}` : `no marker (${b.outcome}${b.failure ? `: ${b.failure}` : ""})`);

@@ -50,7 +50,7 @@ async function checkIfupdown(variant: Variant): Promise<void> {
     assert.ok(!new RegExp(`\\b${meta.nics[0]!.name}\\b`).test(text.split("\n").filter((l) => !l.trim().startsWith("#")).join("\n")), `the old name is still in:\n${text}`);
     const q = await inGuest(root, ["ifquery", "eth0"]);
     assert.equal(q.code, 0, `ifquery eth0 failed: ${q.out}`);
-    assert.match(q.out, new RegExp(`address: ${meta.nics[0]!.ipv4.split("/")[0]!.replace(/\./g, "\\.")}\\b`), `ifquery eth0 does not carry the source address:\n${q.out}`);
+    assert.match(q.out, new RegExp(`address: ${(meta.nics[0]!.ipv4 ?? "").split("/")[0]!.replace(/\./g, "\\.")}\\b`), `ifquery eth0 does not carry the source address:\n${q.out}`);
     if (meta.nics[0]!.gateway) assert.match(q.out, new RegExp(`gateway: ${meta.nics[0]!.gateway.replace(/\./g, "\\.")}`));
     const old = await inGuest(root, ["ifquery", meta.nics[0]!.name]);
     assert.notEqual(old.code, 0, `ifquery still knows ${meta.nics[0]!.name}: ${old.out}`);
