@@ -146,6 +146,9 @@ export async function openGuest(inputs: Inputs, log: Logger, opts: OpenOptions =
       rmSync(posix.dirname(conf), { recursive: true, force: true });
       for (const n of mdArrays()) if (!before.has(n)) mdDevs.push(`/dev/${n}`);
       for (const m of mdDevs) undo.push({ what: `stop ${m}`, run: async () => void (await host(log, "mdadm", ["--stop", m], { reject: false })) });
+      // udev's incremental rules on the fixup disk may have assembled them already, from the
+      // replica partitions: those are the guest's arrays too (and --scan finds nothing left)
+      for (const n of before) if (mdMembers(`/dev/${n}`, parts, sys).length) mdDevs.push(`/dev/${n}`);
       if (!mdDevs.length) log.warn(`mdadm assembled no array from ${raidMembers.join(" ")} (exit ${r.exitCode})`);
       for (const b of await probeDevices(mdDevs)) {
         const members = mdMembers(b.device, parts, sys);
