@@ -39,14 +39,22 @@ export function mergeDevices(strong: KnownDevice[], weak: KnownDevice[]): KnownD
 }
 
 /**
- * The device an fstab spec names: UUID=, LABEL=, PARTUUID= (or their /dev/disk/by-* links) by
- * what identifies it, else a source or fixup-VM name.
+ * What an fstab spec identifies its device by: UUID=, LABEL=, PARTUUID= or their
+ * /dev/disk/by-* links (key upper case, value lower case); undefined for a device name.
  */
-export function deviceOfSpec(spec: string, devices: KnownDevice[]): KnownDevice | undefined {
+export function specIdentity(spec: string): { key: "UUID" | "LABEL" | "PARTUUID"; value: string } | undefined {
   const s = spec.replace(/"/g, "");
   const m = /^(UUID|LABEL|PARTUUID)=(.+)$/.exec(s) ?? /^\/dev\/disk\/by-(uuid|label|partuuid)\/(.+)$/.exec(s);
-  if (!m) return devices.find((x) => x.source === s || x.target === s);
-  const k = m[1]!.toUpperCase();
-  const v = m[2]!.toLowerCase();
-  return devices.find((x) => (k === "UUID" ? x.uuid?.toLowerCase() === v : k === "LABEL" ? x.label?.toLowerCase() === v : x.partuuid?.toLowerCase() === v));
+  return m ? { key: m[1]!.toUpperCase() as "UUID" | "LABEL" | "PARTUUID", value: m[2]!.toLowerCase() } : undefined;
+}
+
+/** The device an fstab spec names: by what identifies it (specIdentity), else a source or fixup-VM name. */
+export function deviceOfSpec(spec: string, devices: KnownDevice[]): KnownDevice | undefined {
+  const id = specIdentity(spec);
+  if (!id) {
+    const s = spec.replace(/"/g, "");
+    return devices.find((x) => x.source === s || x.target === s);
+  }
+  const field = id.key === "UUID" ? "uuid" : id.key === "LABEL" ? "label" : "partuuid";
+  return devices.find((x) => x[field]?.toLowerCase() === id.value);
 }

@@ -11,7 +11,7 @@ import { RELEASE_FILES } from "../distros/index.ts";
 import { Fstab } from "../formats/fstab.ts";
 import { FixupError } from "../protocol/codes.ts";
 import type { Inputs } from "../protocol/inputs.ts";
-import { deviceOfSpec, type KnownDevice } from "../guest/devices.ts";
+import { deviceOfSpec, specIdentity, type KnownDevice } from "../guest/devices.ts";
 import { notWritable } from "./writable.ts";
 import type { Logger } from "../util/log.ts";
 import { showArgv } from "../util/log.ts";
@@ -100,7 +100,7 @@ function toKnown(source: string, target: string, b: BlkidEntry | undefined): Kno
 export function resolveSpec(spec: string, devices: KnownDevice[]): string | undefined {
   const s = spec.replace(/"/g, "");
   const d = deviceOfSpec(s, devices);
-  if (d?.target || /^(UUID|LABEL|PARTUUID)=|^\/dev\/disk\/by-(uuid|label|partuuid)\//.test(s)) return d?.target;
+  if (d?.target || specIdentity(s)) return d?.target;
   return s.startsWith("/dev/mapper/") || /^\/dev\/[^/]+\/[^/]+$/.test(s) ? s : undefined;
 }
 

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { PreflightReport } from "../../../src/protocol/preflight.ts";
 import { FIXUP_FILES } from "../../../src/protocol/files.ts";
 import type { Result } from "../../../src/protocol/schemas.ts";
-import type { DiskImage } from "../../helpers/images.ts";
+import { diskFiles, sourceAddresses, type DiskImage } from "../../helpers/images.ts";
 import { BINARY } from "./artifacts.ts";
 import type { Maps } from "./maps.ts";
 
@@ -87,18 +87,6 @@ exit 0
  */
 const SYSTEM_WRITERS = [/^\/(dev|run|proc|sys|tmp)$/, /^\/var\/log\//, /^\/var\/lib\/systemd\//, /^\/var\/lib\/dhcp\//, /^\/var\/tmp\//, /^\/tmp\//];
 
-// A multi-disk image lists its disks (disk.disks), and a bridge or bond image carries addresses
-// on its virtual links (meta.virtual): read structurally, so that this module works with the
-// images of either shape.
-function sourceDisks(img: DiskImage): string[] {
-  return (img.disk as { disks?: string[] }).disks ?? [img.disk.disk];
-}
-
-function addressCount(img: DiskImage): number {
-  return img.meta.nics.filter((n) => n.ipv4).length + ((img.meta as { virtual?: unknown[] }).virtual?.length ?? 0);
-}
-
-/** The source's kernel command line: what its GRUB gave the image's first boot. */
 export function sourceCmdline(img: DiskImage): string {
   const serial = join(img.dir, "disk-firstboot.serial");
   const line = existsSync(serial)
@@ -170,14 +158,14 @@ export async function runSourcePreflight(img: DiskImage, maps: Maps, runDir: str
   writeFileSync(join(stage, "run.sh"), RUN_SH, { mode: 0o755 });
   writeFileSync(join(stage, FIXUP_FILES.replicaDiskMap), JSON.stringify(maps.replicaDiskMap, null, 2));
   writeFileSync(join(stage, FIXUP_FILES.networkInterfaceMap), JSON.stringify(maps.networkInterfaceMap, null, 2));
-  writeFileSync(join(stage, "ipv4-count"), `${addressCount(img)}\n`);
+  writeFileSync(join(stage, "ipv4-count"), `${sourceAddresses(img.meta).length}\n`);
   const drive = join(dir, "preflight.img");
   const mb = Math.ceil(statSync(BINARY).size / 2 ** 20) + 64;
   await execa("truncate", ["-s", `${mb}M`, drive]);
   await execa("mkfs.ext4", ["-q", "-L", "osam-pf", "-d", stage, drive]);
   rmSync(stage, { recursive: true, force: true });
   const overlays: string[] = [];
-  for (const [i, f] of sourceDisks(img).entries()) {
+  for (const [i, f] of diskFiles(img).entries()) {
     overlays.push(join(dir, `source-${i}.qcow2`));
     await execa("qemu-img", ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", f, overlays[i]!]);
   }
