@@ -37,6 +37,23 @@ finish() { # the summary; the run fails when any stage did
   [ ${#failures[@]} -eq 0 ]
 }
 
+# Image builds run in the background beside the first layers (below). The job gets its own
+# process group (set -m), so that the end of the run stops its builds too; build.sh removes
+# what a killed build left half-done the next time it runs. The trap must not fail: under
+# set -e a failed kill (the builds long done) in an EXIT trap made a green run exit 1.
+background_pid=
+stop_background() {
+  if [ -n "$background_pid" ]; then kill -- -"$background_pid" 2>/dev/null || true; fi
+}
+start_background() { # start_background LOG COMMAND...
+  local log=$1; shift
+  set -m
+  "$@" >"$log" 2>&1 &
+  background_pid=$!
+  set +m
+  trap stop_background EXIT
+}
+
 [[ "${BASH_SOURCE[0]}" == "$0" ]] || return 0
 
 cd "$(dirname "$0")/.."
@@ -70,16 +87,7 @@ prebuild_images() {
     bash test/images/build.sh "$v" --disk >/dev/null || echo "prebuild: the $v disk failed; its layer will build it again"
   done
 }
-prebuild_pid=
-if [ -z "$only" ] && [ "$(id -u)" = 0 ]; then
-  # its own process group (set -m), so that the end of the run stops its builds too;
-  # build.sh removes what a killed build left half-done the next time it runs
-  set -m
-  prebuild_images >"$log_dir/images.log" 2>&1 &
-  prebuild_pid=$!
-  set +m
-  trap 'kill -- -"$prebuild_pid" 2>/dev/null; true' EXIT
-fi
+if [ -z "$only" ] && [ "$(id -u)" = 0 ]; then start_background "$log_dir/images.log" prebuild_images; fi
 
 stage build npm run build
 stage typecheck npm run typecheck

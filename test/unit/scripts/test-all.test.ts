@@ -6,6 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
+import { access } from "node:fs/promises";
 import { tempDir } from "../../helpers/tree.ts";
 
 const script = fileURLToPath(new URL("../../../scripts/test-all.sh", import.meta.url));
@@ -51,4 +52,24 @@ test("UPDATE_GOLDEN is refused before anything runs: a run that rewrites goldens
   assert.equal(r.exitCode, 2);
   assert.match(r.stderr, /UPDATE_GOLDEN=1 is set/);
   assert.doesNotMatch(r.stdout, /install-deps|===/);
+});
+
+// CI's run of 2026-11-30 printed "tests: 680 passed, 0 failed" and exited 1: the EXIT trap that
+// stops the background image builds ran a kill that failed (the builds were long done), and
+// set -e turned that into the script's exit status.
+test("background builds that ended long before the summary leave a green run green", async () => {
+  const r = await stages(`start_background "$OSAM_TEST_LOGS/images.log" true\nsleep 0.3\nstage fine bash -c 'echo "# pass 2"; echo "# fail 0"'`);
+  assert.equal(r.exitCode, 0, `${r.stdout}\n${r.stderr}`);
+  assert.equal(r.stdout.trimEnd().split("\n").at(-1), "tests: 2 passed, 0 failed, 0 skipped");
+});
+
+test("background builds still running at the summary are stopped, and the run keeps its own status", async () => {
+  const marker = await tempDir();
+  const body = `start_background "$OSAM_TEST_LOGS/images.log" bash -c 'sleep 2; touch "$1/late"' _ ${JSON.stringify(marker)}\nstage fine true`;
+  const r = await stages(body);
+  assert.equal(r.exitCode, 0, `${r.stdout}\n${r.stderr}`);
+  await new Promise((done) => setTimeout(done, 3000));
+  await assert.rejects(access(`${marker}/late`), "the background job outlived the run");
+  const failing = await stages(`start_background "$OSAM_TEST_LOGS/images.log" sleep 5\nstage crash bash -c 'exit 1'`);
+  assert.equal(failing.exitCode, 1, `${failing.stdout}\n${failing.stderr}`);
 });
