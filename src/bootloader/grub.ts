@@ -15,6 +15,7 @@ import type { FixupContext } from "../fixups/types.ts";
 import { deviceOfSpec, type KnownDevice } from "../guest/devices.ts";
 import { bootDisk, splitPartition } from "../guest/discover-names.ts";
 import { planDefaultKernel } from "./default-kernel.ts";
+import { planGrubPcDebconf } from "./grub-pc-debconf.ts";
 import type { GuestView } from "../guest/view.ts";
 
 const MKCONFIG_TIMEOUT_MS = 10 * 60_000;
@@ -141,6 +142,7 @@ async function planBiosInstall(ctx: FixupContext, changes: Change[], warnings: s
   }
   const disks = biosInstallDisks(ctx);
   const produces = await biosInstallOutputs(ctx.view, grubDir);
+  const installedOn: string[] = [];
   for (const [i, source] of disks.entries()) {
     const what = i === 0 ? "the boot disk" : "the md member disk";
     const unit = ctx.inputs.disks.disks.find((d) => d.source.device === source)?.target.unit;
@@ -158,7 +160,10 @@ async function planBiosInstall(ctx: FixupContext, changes: Change[], warnings: s
       timeoutMs: MKCONFIG_TIMEOUT_MS,
       reason: `reinstall GRUB's BIOS boot code on ${what} at scsi0:${unit} (${dev.target} here; its boot code and embedding area are backed up first)${i ? ": /boot is on md RAID, so every member disk can boot" : ""}`,
     });
+    installedOn.push(dev.target);
   }
+  const debconf = await planGrubPcDebconf(ctx, installedOn, warnings);
+  if (debconf) changes.push(debconf);
 }
 
 export async function planBootloader(ctx: FixupContext): Promise<StepPlan> {

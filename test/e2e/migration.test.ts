@@ -129,11 +129,6 @@ for (const variant of selectedVariants()) {
         assertMdRoot(b.marker, b.md, { members: 1, of: disks, driver: "vmw_pvscsi" }, `${at} (${b.serialPath})`);
       });
     }
-    if (run.sourcePreflight) {
-      await t.test("preflight on the source, booted on virtio before the migration, wrote nothing and foresaw what the migration found", () => {
-        assertPreflightMatches(run.sourcePreflight, run.result, at);
-      });
-    }
     const virtual = run.image.meta.virtual ?? [];
     if (virtual.length) {
       const meta = run.image.meta;
