@@ -11,11 +11,13 @@ import { FIXUP_FILES } from "../../src/protocol/files.ts";
 import { Result } from "../../src/protocol/schemas.ts";
 import { REPO, SAMPLE, copyTree, tempDir, SKIP_CHROOT } from "../helpers/tree.ts";
 import { deliver, outputTimes, startAgent, waitFor } from "../helpers/agent.ts";
+import { builtAfterSources } from "../helpers/cli.ts";
 
 const BIN = join(REPO, "dist/osam-fixup");
 
-test("dist/osam-fixup exists (npm run build)", () => {
+test("dist/osam-fixup exists and was built after the last change under src/ (npm run build)", () => {
   assert.ok(existsSync(BIN), `${BIN} is missing: run npm run build`);
+  assert.ok(builtAfterSources(BIN), `${BIN} is older than a change under src/: these tests would judge an earlier commit's code; run npm run build`);
 });
 
 test("the binary runs under env -i from another directory, with no node_modules", async () => {

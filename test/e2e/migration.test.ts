@@ -110,7 +110,7 @@ for (const variant of selectedVariants()) {
         const p = run.logs["marker serial"];
         assertMdRoot(m, parseMdMarker(p ? readFileSync(p, "utf8") : ""), { members: disks, of: disks, driver: "vmw_pvscsi" }, at);
       });
-      await t.test("stage 1 left mdadm.conf to find the array by its UUID, and put GRUB on every member disk", () => {
+      await t.test("stage 1 left mdadm.conf to find the array by its UUID, put GRUB on every member disk, and told grub-pc's upgrades so", () => {
         assert.ok(run.result, `no valid result.json came back ${at}`);
         const changes = run.result.steps.flatMap((s) => s.changes);
         const conf = changes.find((c) => c.action === "write" && c.path === "/etc/mdadm/mdadm.conf");
@@ -120,6 +120,10 @@ for (const variant of selectedVariants()) {
         assert.doesNotMatch(conf.diff, /^\+.*(devices=|\/dev\/vd)/m, at);
         const installs = changes.filter((c) => c.action === "exec" && c.argv?.some((a) => /grub-install$/.test(a)) && c.argv.includes("--target=i386-pc"));
         assert.equal(installs.length, disks, `grub-install runs: ${JSON.stringify(installs.map((c) => c.argv))} ${at}`);
+        // the image answered debconf as debian-installer does (/dev/vda, /dev/vdb): grub-pc's upgrades must find the new disks
+        const debconf = changes.find((c) => c.action === "write" && c.path === "/var/cache/debconf/config.dat");
+        const targets = installs.map((c) => c.argv?.at(-1)).join(", ");
+        assert.ok(debconf?.diff?.split("\n").includes(`+Value: ${targets}`), `grub-pc/install_devices: want +Value: ${targets} in ${debconf?.diff ?? "(no change to config.dat)"} ${at}`);
       });
       await t.test("GRUB is on every member disk: the guest boots from the second disk alone, degraded", { skip: m ? false : "no marker boot" }, async () => {
         const t0 = Date.now();

@@ -19,15 +19,19 @@ function newestUnder(dir: string): number {
   return newest;
 }
 
-function bundleIfFresh(): string | undefined {
+/** Whether the built file `artifact` exists and is newer than every source it is built from. */
+export function builtAfterSources(artifact: string): boolean {
   let built: number;
   try {
-    built = statSync(BUNDLE).mtimeMs;
+    built = statSync(artifact).mtimeMs;
   } catch {
-    return undefined;
+    return false;
   }
-  const inputs = Math.max(newestUnder(join(REPO, "src")), statSync(join(REPO, "package-lock.json")).mtimeMs);
-  return built > inputs ? BUNDLE : undefined;
+  return built > Math.max(newestUnder(join(REPO, "src")), statSync(join(REPO, "package-lock.json")).mtimeMs);
+}
+
+function bundleIfFresh(): string | undefined {
+  return builtAfterSources(BUNDLE) ? BUNDLE : undefined;
 }
 
 /** The script to give node for `osam-fixup ...`: the fresh bundle, or src/cli/main.ts. */

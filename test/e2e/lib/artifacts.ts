@@ -5,6 +5,7 @@ import { execa } from "execa";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO } from "./paths.ts";
+import { builtAfterSources } from "../../helpers/cli.ts";
 
 export interface FixupDiskMeta {
   iso: string;
@@ -19,6 +20,17 @@ export interface FixupDiskMeta {
 
 export const BINARY = join(REPO, "dist/osam-fixup");
 
+/**
+ * The binary, refused when missing or older than a change under src/: an e2e run judges what
+ * is on the fixup disk and in the source's preflight, and a stale binary there once made a run
+ * prove the code of an earlier commit.
+ */
+export function freshBinary(): string {
+  if (!existsSync(BINARY)) throw new Error(`${BINARY} is missing: run npm run build before the e2e tests`);
+  if (!builtAfterSources(BINARY)) throw new Error(`${BINARY} is older than a change under src/ (or package-lock.json): run npm run build before the e2e tests`);
+  return BINARY;
+}
+
 async function runScript(script: string, args: string[], what: string): Promise<string> {
   const r = await execa("bash", [join(REPO, script), ...args], { stdin: "ignore", stderr: "inherit", reject: false, timeout: 60 * 60_000 });
   const last = String(r.stdout).trim().split("\n").pop() ?? "";
@@ -28,7 +40,7 @@ async function runScript(script: string, args: string[], what: string): Promise<
 
 /** The fixup disk ISO for the current dist/osam-fixup (built on first use). */
 export async function ensureFixupDisk(): Promise<{ iso: string; meta: FixupDiskMeta }> {
-  if (!existsSync(BINARY)) throw new Error(`${BINARY} is missing: run npm run build before the e2e tests`);
+  freshBinary();
   const iso = await runScript("scripts/build-fixup-disk.sh", [], "the fixup disk");
   const meta = JSON.parse(readFileSync(join(iso, "..", "meta.json"), "utf8")) as FixupDiskMeta;
   return { iso, meta };

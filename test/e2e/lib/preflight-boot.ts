@@ -16,7 +16,7 @@ import { PreflightReport } from "../../../src/protocol/preflight.ts";
 import { FIXUP_FILES } from "../../../src/protocol/files.ts";
 import type { Result } from "../../../src/protocol/schemas.ts";
 import { diskFiles, sourceAddresses, type DiskImage } from "../../helpers/images.ts";
-import { BINARY } from "./artifacts.ts";
+import { BINARY, freshBinary } from "./artifacts.ts";
 import type { Maps } from "./maps.ts";
 
 export interface SourcePreflight {
@@ -150,7 +150,7 @@ export function parsePreflightSerial(serial: string): Omit<SourcePreflight, "boo
 
 /** Boots the source (an overlay of its disk, deleted afterwards) and runs preflight in it. */
 export async function runSourcePreflight(img: DiskImage, maps: Maps, runDir: string, log: (l: string) => void): Promise<SourcePreflight> {
-  if (!existsSync(BINARY)) throw new Error(`${BINARY} is missing: run npm run build before the e2e tests`);
+  freshBinary();
   const dir = join(runDir, "source-preflight");
   const stage = join(dir, "drive");
   mkdirSync(stage, { recursive: true });
