@@ -155,6 +155,9 @@ function buildMatchers(a: AuditInput): Matcher[] {
   }
   for (const i of a.inputs.system.source.interfaces ?? []) {
     if (mapped.has(i.name) || newNics.has(i.name) || a.nics.some((n) => normMac(n.sourceMac) === normMac(i.mac ?? ""))) continue;
+    // a bridge, bond, team or VLAN keeps its name on the target, over its ports' new names;
+    // its MAC may be none of theirs (systemd-networkd gives a bond one of its own)
+    if (i.kind !== undefined && i.kind !== "physical") continue;
     // not migrated: its configuration is inert on the target, but say where it is
     ms.push({
       kind: "nic-name",

@@ -9,7 +9,7 @@ import { tree } from "../storage/ctx.ts";
 
 const ENS3: NicRename = { sourceName: "ens3", newName: "eth0", sourceMac: "52:54:00:12:34:56", targetMac: "00:50:56:aa:00:01" };
 
-function inputs(o: { disks?: string[]; inventory?: string[]; ifaces?: { name: string; mac: string }[] } = {}): AuditInput["inputs"] {
+function inputs(o: { disks?: string[]; inventory?: string[]; ifaces?: { name: string; mac: string; kind?: "physical" | "bond" | "bridge" }[] } = {}): AuditInput["inputs"] {
   return {
     system: SystemConfiguration.parse({
       migrationId: "unit",
@@ -122,6 +122,25 @@ test("swapped names are not leftovers (only the MAC can tell), unmapped NICs are
   const u = at(ls, "/etc/sysconfig/network-scripts/ifcfg-ens9");
   assert.deepEqual(u.map((l) => [l.line, l.severity]), [[1, "warning"]]);
   assert.match(u[0]!.why, /not in network-interface-map/);
+});
+
+// Seen in the deb12-bond e2e's preflight: netplan's networkd gives bond0 a MAC of its own (not
+// its first port's), so the inventory's bond0 matched no mapped NIC and every line naming it
+// was reported as a NIC that "does not exist on the target"
+test("a bond or bridge of the inventory keeps its name: the lines naming it are no leftovers, whatever its MAC", async () => {
+  const ens4: NicRename = { sourceName: "ens4", newName: "eth1", sourceMac: "52:54:00:12:34:57", targetMac: "00:50:56:aa:00:02" };
+  const netplan = "network:\n  version: 2\n  bonds:\n    bond0:\n      interfaces: [ens3, ens4]\n  bridges:\n    br0:\n      interfaces: [bond0]\n";
+  const ifaces = [
+    { name: "bond0", mac: "2a:1c:7e:00:00:01", kind: "bond" as const },
+    { name: "br0", mac: "2a:1c:7e:00:00:02", kind: "bridge" as const },
+    { name: "ens3", mac: "2a:1c:7e:00:00:01", kind: "physical" as const },
+    { name: "ens4", mac: "2a:1c:7e:00:00:01", kind: "physical" as const },
+    { name: "ens9", mac: "52:54:00:00:00:09", kind: "physical" as const },
+  ];
+  const ls = await audit({ "etc/netplan/01-bond.yaml": netplan, "etc/app.conf": "watch ens9\n" }, { nics: [ENS3, ens4], inp: inputs({ ifaces }) });
+  assert.deepEqual(ls.filter((l) => /bond0|br0/.test(l.ref)), []);
+  // a physical NIC left out of the map is still reported
+  assert.deepEqual(at(ls, "/etc/app.conf").map((l) => [l.ref, l.severity]), [["ens9", "warning"]]);
 });
 
 test("sd names: a moved source disk is a leftover, the target's own names are not", async () => {
