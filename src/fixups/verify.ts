@@ -102,7 +102,8 @@ export async function verifyExpectations(view: GuestView, info: GuestInfo, input
       // a bridge, bond, team or VLAN keeps its name, but the NIC names in it follow the renames (ens3.10 -> eth0.10)
       target = renameWords(i.name, names);
     }
-    for (const a of addrs) lines.push(`address ${i.name} ${target} ${a.toLowerCase()}`);
+    const leased = new Set((i.dynamic ?? []).map((a) => a.toLowerCase()));
+    for (const a of addrs) lines.push(`${leased.has(a.toLowerCase()) ? "lease" : "address"} ${i.name} ${target} ${a.toLowerCase()}`);
   }
   for (const gw of new Set((inputs.system.source.interfaces ?? []).flatMap((i) => (i.gateway ? [i.gateway] : [])))) lines.push(`gateway ${gw}`);
 

@@ -27,6 +27,8 @@ export const MigrationSpec = z.strictObject({
         targetMac: Mac,
         targetName: IfName.optional(),
         addresses: z.array(z.string().max(64)).max(256).optional(),
+        /** Those of `addresses` a lease gave (DHCP, SLAAC): the target NIC gets its own. */
+        dynamic: z.array(z.string().max(64)).max(256).optional(),
         /** The source's default gateway when the default route leaves through this NIC. */
         gateway: z.string().max(64).optional(),
         model: NicModel.default("vmxnet3"),
@@ -148,7 +150,7 @@ export function deriveMaps(spec: MigrationSpec): DerivedMaps {
       ...(s.blockDevices ? { blockDevices: s.blockDevices } : {}),
       interfaces: spec.nics
         .filter((n) => n.sourceName !== undefined)
-        .map((n) => ({ name: n.sourceName as string, mac: n.sourceMac, ...(n.addresses ? { addresses: n.addresses } : {}), ...(n.gateway ? { gateway: n.gateway } : {}) })),
+        .map((n) => ({ name: n.sourceName as string, mac: n.sourceMac, ...(n.addresses ? { addresses: n.addresses } : {}), ...(n.dynamic ? { dynamic: n.dynamic } : {}), ...(n.gateway ? { gateway: n.gateway } : {}) })),
       ...(s.nameservers ? { nameservers: s.nameservers } : {}),
     },
     target: {

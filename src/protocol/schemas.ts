@@ -42,6 +42,12 @@ export const SourceInterface = z.strictObject({
   /** The current MAC (a bond member carries its bond's). */
   mac: Mac,
   addresses: z.array(z.string().max(64)).max(256).optional(),
+  /**
+   * Those of `addresses` that a lease gave (DHCP or SLAAC: ip's "dynamic" flag). The target NIC
+   * gets a lease of its own, so the first-boot verification wants an address of the same family
+   * there, not this one.
+   */
+  dynamic: z.array(z.string().max(64)).max(256).optional(),
   /** The default route's gateway when it leaves through this interface (the first-boot verification expects it). */
   gateway: z.string().max(64).optional(),
   kind: SourceInterfaceKind.optional(),

@@ -229,9 +229,15 @@ block_devices() {
 	printf ']'
 }
 
+# The addresses of interface $1, one per line; with $2 = dynamic only those a lease gave (DHCP,
+# SLAAC: ip prints "dynamic" on their line; ifconfig cannot tell).
 addresses_of() {
 	if command -v ip >/dev/null 2>&1; then
-		ip -o addr show dev "$1" 2>/dev/null | awk '{ for (i = 1; i < NF; i++) if ($i == "inet" || $i == "inet6") print $(i + 1) }'
+		ip -o addr show dev "$1" 2>/dev/null | awk -v only="${2:-}" '{
+			if (only == "dynamic") { d = 0; for (i = 1; i <= NF; i++) if ($i == "dynamic") d = 1; if (!d) next }
+			for (i = 1; i < NF; i++) if ($i == "inet" || $i == "inet6") print $(i + 1) }'
+	elif [ -n "${2:-}" ]; then
+		return 0
 	elif command -v ifconfig >/dev/null 2>&1; then
 		ifconfig "$1" 2>/dev/null | sed -n -e 's/.*inet addr:\([0-9.]*\).*/\1/p' -e 's/.*inet \([0-9.][0-9.]*\) .*/\1/p' \
 			-e 's/.*inet6 addr: *\([0-9a-fA-F:]*\/[0-9]*\).*/\1/p'
@@ -331,6 +337,17 @@ interfaces() {
 			js "$if_addr"
 		done
 		printf ']'
+		if_dyn=$(addresses_of "$if_name" dynamic | awk 'length($0) <= 64')
+		if [ -n "$if_dyn" ]; then
+			printf ',"dynamic":['
+			if_a_first=1
+			for if_addr in $if_dyn; do
+				[ "$if_a_first" = 1 ] || printf ','
+				if_a_first=0
+				js "$if_addr"
+			done
+			printf ']'
+		fi
 		if_gw=$(gateway_of "$if_name")
 		valid_ip "$if_gw" && member gateway "$if_gw"
 		printf '}'

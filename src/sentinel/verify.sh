@@ -19,6 +19,8 @@
 #   nic NAME MAC                   a mapped NIC: present as NAME with MAC
 #   address SOURCE TARGET|- CIDR   a source interface's address and the target interface that
 #                                  must carry it; '-': the source NIC has no mapping
+#   lease SOURCE TARGET|- CIDR     an address the source had from a lease (DHCP, SLAAC): the
+#                                  target interface must have one of the same family, any
 #   gateway IP                     the source's default gateway
 #   dns IP                         a name server the source resolved with
 #   target UNIT | runlevel N       the default target (systemd) or runlevel (SysV) of the source
@@ -160,14 +162,38 @@ has_address() {
 	addresses_of "$1" | grep -Fxq "$(lower "$2")"
 }
 
+# The global addresses of interface $1 in the family of address $2 (IPv4, or IPv6 without the
+# link-local ones, which come from the MAC), one per line.
+leased_of() {
+	case $2 in
+	*:*) addresses_of "$1" | grep ':' | grep -v '^fe[89ab][0-9a-f]:' ;;
+	*) addresses_of "$1" | grep -v ':' ;;
+	esac
+}
+
+# shellcheck disable=SC2317 # called from addresses_up, which wait_for calls
+has_lease() {
+	[ -n "$(leased_of "$1" "$2")" ]
+}
+
+# The address and lease expectations, "KIND SOURCE TARGET CIDR" one per line.
+address_lines() {
+	expected address | sed 's/^/address /'
+	expected lease | sed 's/^/lease /'
+}
+
 # 0 when every address expected on a target NIC is there.
 # shellcheck disable=SC2317 # called through wait_for
 addresses_up() {
-	au_list=$(expected address)
-	while read -r _ au_dev au_cidr; do
+	au_list=$(address_lines)
+	while read -r au_kind _ au_dev au_cidr; do
 		[ -n "$au_cidr" ] || continue
 		[ "$au_dev" = - ] && continue
-		has_address "$au_dev" "$au_cidr" || return 1
+		if [ "$au_kind" = lease ]; then
+			has_lease "$au_dev" "$au_cidr" || return 1
+		else
+			has_address "$au_dev" "$au_cidr" || return 1
+		fi
 	done <<EOF_ADDRESSES
 $au_list
 EOF_ADDRESSES
@@ -413,12 +439,22 @@ EOF_NICS
 }
 
 check_addresses() {
-	ca_lines=$(expected address)
+	ca_lines=$(address_lines)
 	ca_unmapped=''
-	while read -r ca_src ca_dev ca_cidr; do
+	while read -r ca_kind ca_src ca_dev ca_cidr; do
 		[ -n "$ca_cidr" ] || continue
 		if [ "$ca_dev" = - ]; then
 			case " $ca_unmapped " in *" $ca_src "*) ;; *) ca_unmapped="$ca_unmapped $ca_src" ;; esac
+			continue
+		fi
+		if [ "$ca_kind" = lease ]; then
+			case $ca_cidr in *:*) ca_fam=IPv6 ;; *) ca_fam=IPv4 ;; esac
+			ca_have=$(leased_of "$ca_dev" "$ca_cidr" | joined)
+			if [ -n "$ca_have" ]; then
+				add_check address "$ca_dev $ca_fam lease" ok OK "an $ca_fam address by lease ($ca_src had $ca_cidr)" "$ca_have" "$ca_dev has $ca_have; $ca_src had $ca_cidr from a lease (DHCP or SLAAC), which the target NIC gets anew"
+			else
+				add_check address "$ca_dev $ca_fam lease" failed ADDRESS_MISSING "an $ca_fam address by lease ($ca_src had $ca_cidr)" "$(addresses_of "$ca_dev" | joined)" "$ca_dev has no $ca_fam address: $ca_src had $ca_cidr from a lease (DHCP or SLAAC), and the target NIC got none" "$ca_dev has no $ca_fam lease"
+			fi
 			continue
 		fi
 		if has_address "$ca_dev" "$ca_cidr"; then
@@ -430,7 +466,7 @@ check_addresses() {
 $ca_lines
 EOF_ADDRESSES
 	for ca_src in $ca_unmapped; do
-		ca_list=$(printf '%s\n' "$ca_lines" | awk -v s="$ca_src" '$1 == s && $2 == "-" { print $3 }' | joined)
+		ca_list=$(printf '%s\n' "$ca_lines" | awk -v s="$ca_src" '$2 == s && $3 == "-" { print $4 }' | joined)
 		add_check address "$ca_src" failed NIC_NOT_MIGRATED "$ca_list" '' "the source NIC $ca_src had $ca_list and is not in network-interface-map.json: no target NIC carries its network" "$ca_src ($ca_list on the source) has no NIC on the target"
 	done
 }

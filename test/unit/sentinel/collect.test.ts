@@ -80,17 +80,23 @@ test("each interface's kind, and each physical NIC's own MAC (a bond member's fr
   }
 });
 
-test("each interface's gateway when the default route leaves through it, and the name servers (resolved's upstream ones behind its stub)", async () => {
-  const d = await tempDir("osam-collect-gw-");
+/** A tree for OSAM_COLLECT_NET_ROOT with two physical NICs, tens3 and tens4, and a writer for more files. */
+async function twoNicTree(prefix: string) {
+  const d = await tempDir(prefix);
   const put = async (p: string, t: string, mode = 0o644) => {
     await mkdir(dirname(join(d, p)), { recursive: true });
     await writeFile(join(d, p), t, { mode });
   };
+  for (const [n, mac] of [["tens3", "52:54:00:00:00:03"], ["tens4", "52:54:00:00:00:04"]] as const) {
+    await put(`sys/class/net/${n}/address`, `${mac}\n`);
+    await mkdir(join(d, "sys/class/net", n, "device"), { recursive: true });
+  }
+  return { d, put };
+}
+
+test("each interface's gateway when the default route leaves through it, and the name servers (resolved's upstream ones behind its stub)", async () => {
+  const { d, put } = await twoNicTree("osam-collect-gw-");
   try {
-    for (const [n, mac] of [["tens3", "52:54:00:00:00:03"], ["tens4", "52:54:00:00:00:04"]] as const) {
-      await put(`sys/class/net/${n}/address`, `${mac}\n`);
-      await mkdir(join(d, "sys/class/net", n, "device"), { recursive: true });
-    }
     // a stub ip: the default route via tens4 (IPv4) and via tens3 (IPv6 only)
     await put("bin/ip", `#!/bin/sh\ncase "$*" in\n"-4 route show") echo "default via 10.9.0.1 dev tens4 proto static"; echo "10.9.0.0/24 dev tens4" ;;\n"-6 route show") echo "default via fe80::1 dev tens3 metric 1024" ;;\nesac\n`, 0o755);
     await put("etc/resolv.conf", "# stub\nnameserver 127.0.0.53\noptions edns0\n");
@@ -130,3 +136,33 @@ for (const shell of [["/usr/bin/dash"], ["/bin/busybox", "sh"]]) {
     }
   });
 }
+
+// A DHCP or SLAAC address changes with the NIC (a new lease, an EUI-64 from the new MAC): the
+// inventory says which ones were leased, so that the first-boot verification wants a lease on
+// the target instead of the source's address.
+// (not under busybox sh: it runs its own ip applet before a stub on PATH)
+test("the addresses a lease gave are listed as dynamic, under dash and bash; static ones are not", async () => {
+  const { d, put } = await twoNicTree("osam-collect-dyn-");
+  try {
+    const addr = [
+      '"-o addr show dev tens3")',
+      'echo "2: tens3    inet 10.0.2.15/24 metric 100 brd 10.0.2.255 scope global dynamic tens3\\       valid_lft 86313sec preferred_lft 86313sec"',
+      'echo "2: tens3    inet6 fec0::5054:ff:fe00:3/64 scope site dynamic mngtmpaddr noprefixroute \\       valid_lft 86313sec preferred_lft 14313sec"',
+      'echo "2: tens3    inet6 fe80::5054:ff:fe00:3/64 scope link \\       valid_lft forever preferred_lft forever" ;;',
+      '"-o addr show dev tens4")',
+      'echo "3: tens4    inet 192.168.7.5/24 brd 192.168.7.255 scope global tens4\\       valid_lft forever preferred_lft forever" ;;',
+    ].join("\n");
+    await put("bin/ip", `#!/bin/sh\ncase "$*" in\n${addr}\nesac\n`, 0o755);
+    const env = { LC_ALL: "C", OSAM_COLLECT_NET_ROOT: d, OSAM_COLLECT_PATH: join(d, "bin"), PATH: `${join(d, "bin")}:${process.env.PATH ?? "/usr/bin:/bin"}` };
+    for (const shell of [["/usr/bin/dash", "-s"], ["/bin/bash", "-s"]]) {
+      const src = parseCollectOutput((await execa(shell[0]!, shell.slice(1), { input: COLLECT_SH, env, extendEnv: false })).stdout);
+      const got = Object.fromEntries((src.interfaces ?? []).map((i) => [i.name, { addresses: i.addresses, dynamic: i.dynamic }]));
+      assert.deepEqual(got, {
+        tens3: { addresses: ["10.0.2.15/24", "fec0::5054:ff:fe00:3/64", "fe80::5054:ff:fe00:3/64"], dynamic: ["10.0.2.15/24", "fec0::5054:ff:fe00:3/64"] },
+        tens4: { addresses: ["192.168.7.5/24"], dynamic: undefined },
+      }, shell.join(" "));
+    }
+  } finally {
+    await removeTree(d);
+  }
+});

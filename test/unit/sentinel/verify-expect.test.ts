@@ -95,3 +95,15 @@ test("options.verifyFirstBoot false, or installStage2 false: no verification is 
     });
   }
 });
+
+test("an address the source had from a lease (DHCP, SLAAC) is expected as a lease of its family, a static one as itself", async () => {
+  const inputs = await inputsFor("rhel8-systemd");
+  inputs.system.source.interfaces = [
+    { name: "ens3", mac: "52:54:00:00:00:03", kind: "physical", addresses: ["10.0.2.15/24", "2001:DB8::5054:FF:FE00:3/64", "192.168.50.2/24"], dynamic: ["10.0.2.15/24", "2001:db8::5054:ff:fe00:3/64"], gateway: "10.0.2.2" },
+    { name: "ens4", mac: "52:54:00:00:00:04", kind: "physical", addresses: ["10.0.3.15/24"], dynamic: ["10.0.3.15/24"] },
+  ];
+  await withStage1("rhel8-systemd", inputs, async (root) => {
+    const got = (await lines(root, verifyPath("expect"))).filter((l) => /^(address|lease) /.test(l));
+    assert.deepEqual(got, ["lease ens3 eth0 10.0.2.15/24", "lease ens3 eth0 2001:db8::5054:ff:fe00:3/64", "address ens3 eth0 192.168.50.2/24", "lease ens4 - 10.0.3.15/24"]);
+  });
+});

@@ -131,6 +131,23 @@ for (const shell of SHELLS) {
     }
   });
 
+  test(`${sh}: an address the source had from a lease wants one of its family on the target NIC, any; link-local is none`, async () => {
+    const g = healthyGuest();
+    g.addresses.eth1 = ["192.168.7.5/24", "fe80::250:56ff:fe00:2/64"];
+    const leases = ["lease ens3 eth0 10.0.2.200/24", "lease ens3 eth0 2001:db8::5054:ff:fe00:3/64", "lease ens4 eth1 2001:db8::5054:ff:fe00:4/64", "lease ens5 - 10.0.9.9/24"];
+    const r = await runVerify(shell, g, [...HEALTHY_EXPECT, ...leases]);
+    try {
+      assert.equal(r.exitCode, 0);
+      assert.ok(r.result, r.output);
+      const leaseChecks = r.result.checks.filter((c) => / lease$/.test(c.subject)).map((c) => `${c.subject} ${c.status} ${c.actual}`);
+      assert.deepEqual(leaseChecks, ["eth0 IPv4 lease ok 10.0.2.15/24", "eth0 IPv6 lease ok fd00::15/64", "eth1 IPv6 lease failed 192.168.7.5/24, fe80::250:56ff:fe00:2/64"]);
+      assert.deepEqual(failedCodes(r.result), ["address:ADDRESS_MISSING:eth1 IPv6 lease", "address:NIC_NOT_MIGRATED:ens5"]);
+      assert.match(r.result.summary, /eth1 has no IPv6 lease; ens5 \(10\.0\.9\.9\/24 on the source\) has no NIC on the target$/);
+    } finally {
+      await removeTree(r.dir);
+    }
+  });
+
   test(`${sh}: a missing address, a NIC with another MAC, a missing NIC, no default route: each named`, async () => {
     const g = healthyGuest();
     g.addresses.eth0 = ["10.0.2.99/24"];
