@@ -11,6 +11,7 @@ import { pipeline } from "node:stream/promises";
 import { posix } from "node:path";
 import { createInflateRaw, createZstdDecompress } from "node:zlib";
 import { ShellVars } from "../formats/shell-vars.ts";
+import { UdevRulesFile, ruleMacName } from "../formats/udev-rules.ts";
 import { Fstab } from "../formats/fstab.ts";
 import { SOURCE_STYLE_NAME } from "../guest/discover-names.ts";
 import type { GuestView } from "../guest/view.ts";
@@ -197,9 +198,17 @@ export function isCopiedConfig(name: string): boolean {
   return /^etc\/(lvm\/.+|udev\/rules\.d\/[^/]+|systemd\/network\/[^/]+|modprobe\.d\/[^/]+)$/.test(name);
 }
 
-/** How many NICs a udev rules file names (NAME=). */
-function namedNics(text: string): number {
-  return text.split("\n").filter((l) => !l.trim().startsWith("#") && /\bNAME:?="/.test(l)).length;
+/**
+ * How many NICs a udev rules file names: the distinct MACs of its NAME= rules (network/pin.ts
+ * writes three rules per NIC), and the names of NAME= rules that match no MAC.
+ */
+export function namedNics(text: string): number {
+  const nics = new Set<string>();
+  for (const r of new UdevRulesFile(text).rules()) {
+    const { mac, name } = ruleMacName(r.tokens);
+    if (name !== undefined) nics.add(mac ?? `name:${name}`);
+  }
+  return nics.size;
 }
 
 /**

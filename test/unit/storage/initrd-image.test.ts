@@ -7,7 +7,8 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { gzipSync, zstdCompressSync, constants as Z } from "node:zlib";
 import { CpioError, CpioReader, writeNewc, type CpioEntry, type NewcFile } from "../../../src/initrd/cpio.ts";
-import { UnreadableImage, currentReferences, imageVerdict, judgeImage, readInitramfs, staleReference, zstdFramesEnd } from "../../../src/initrd/image.ts";
+import { UnreadableImage, currentReferences, imageVerdict, judgeImage, readInitramfs, staleReference, zstdFramesEnd, namedNics } from "../../../src/initrd/image.ts";
+import { pinRules } from "../../../src/network/pin.ts";
 import { GuestRoot } from "../../../src/guest/guest-root.ts";
 import { DiskView } from "../../../src/guest/view.ts";
 import { prng } from "../../helpers/fuzz.ts";
@@ -324,6 +325,16 @@ test("imageVerdict: the image's copies of guest configuration must be current; s
   assert.deepEqual(await verdict([]), { keep: false, why: "it lacks the NIC pins of /etc/udev/rules.d/70-persistent-net.rules (2 NICs)" });
   const rules = await g.readFile("/etc/udev/rules.d/70-persistent-net.rules");
   assert.equal((await verdict([{ name: "etc/udev/rules.d/70-persistent-net.rules", data: rules }])).keep, true);
+});
+
+// The first run of the deb12-generic e2e (2026-11-30): stage 1 pinned its one NIC, and the
+// generic image was rebuilt "for the NIC pins (3 NICs)": network/pin.ts writes three rules per
+// NIC, and each NAME= rule was counted as a NIC.
+test("namedNics counts NICs, not rules: the pins stage 1 writes are three rules per NIC", () => {
+  const nic = (i: number) => ({ index: i, sourceMac: `52:54:00:00:00:0${i}`, targetMac: `00:50:56:00:00:0${i}`, targetName: `eth${i}`, sourceName: `ens${i + 3}`, foundBy: "mac" as const, configured: true, newName: `eth${i}` });
+  assert.equal(namedNics(pinRules([nic(0)]).join("\n") + "\n"), 1);
+  assert.equal(namedNics(pinRules([nic(0), nic(1)]).join("\n") + "\n"), 2);
+  assert.equal(namedNics('# NAME="x"\nSUBSYSTEM=="net", KERNEL=="eth*", NAME="lan0"\nSUBSYSTEM=="net", ATTR{address}=="AA:bb:cc:dd:ee:ff", NAME="eth0"\n'), 2);
 });
 
 test("e2e check: a generic-initramfs variant must keep its image with a note; the others rebuild", () => {
