@@ -104,7 +104,8 @@ export type Hypervisor = "qemu" | "vmware";
 
 /** open-vm-tools.service was started by systemd (its VMware condition held) and vmtoolsd then exited 1. */
 function toolsStartedThenExited(m: Marker): boolean {
-  return /ConditionResult=yes/.test(m.toolsUnit) && /Started open-vm-tools\.service/.test(m.toolsLog) && /status=1\/FAILURE/.test(m.toolsLog);
+  // systemd 252 logs "Started open-vm-tools.service - <description>", 247 (Debian 11) only "Started <description>."
+  return /ConditionResult=yes/.test(m.toolsUnit) && /(^|\|)Started /.test(m.toolsLog) && /status=1\/FAILURE/.test(m.toolsLog);
 }
 
 export function assertCleanBoot(m: Marker, at: string, on: Hypervisor): void {

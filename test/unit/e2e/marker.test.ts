@@ -158,6 +158,19 @@ test("on QEMU only vmtoolsd's own exit is excused, with its evidence; any other 
   assert.throws(() => assertToolsRun(notStarted, "", "qemu"), /vmtoolsd does not run/);
 });
 
+// deb11-itools' marker boot, 2026-11-30: systemd 247 logs the unit's description only
+test("Debian 11's systemd words the start differently, and vmtoolsd's exit under QEMU is excused there too", async () => {
+  const deb11Log = "Started Service for virtual machines hosted on VMware.|Error: /usr/bin/vmtoolsd must be run inside a virtual machine on a VMware hypervisor product.|open-vm-tools.service: Main process exited, code=exited, status=1/FAILURE|open-vm-tools.service: Failed with result 'exit-code'.|";
+  const unit = "Result=exit-code ActiveState=failed SubState=failed ConditionResult=yes";
+  const m = (await runMarker({ state: "degraded", failed: ["open-vm-tools.service"], vmtoolsd: false, toolsLog: deb11Log, toolsUnit: unit })).m;
+  assert.ok(m);
+  assertCleanBoot(m, "", "qemu");
+  assertToolsRun(m, "", "qemu");
+  const neverStarted = (await runMarker({ state: "degraded", failed: ["open-vm-tools.service"], vmtoolsd: false, toolsLog: deb11Log.replace("Started Service", "Starting Service"), toolsUnit: unit })).m;
+  assert.ok(neverStarted);
+  assert.throws(() => assertCleanBoot(neverStarted, "", "qemu"), /failed units/);
+});
+
 test("tools not installed, or vmtoolsd not running, fail the check", async () => {
   const notRunning = (await runMarker({ vmtoolsd: false })).m;
   assert.ok(notRunning);

@@ -48,14 +48,14 @@ function resultWith(status: "succeeded" | "failed", warnings: string[]): Result 
 
 test("the report, the exit status, the time and the writes come back from the console", async () => {
   const report = await sampleReport();
-  const writes = ["3c3", "< /etc/fstab|f|120|644|0|0|1.0|1.0|", "---", "> /etc/fstab|f|121|644|0|0|2.0|2.0|", "> /var/log/journal/x/system.journal|f|9|640|0|0|2.0|2.0|", "> /run|d|440|755|0|0|2.0|2.0|"].join("\n");
+  const writes = ["3c3", "< /etc/fstab|f|120|644|0|0|1.0|1.0|", "---", "> /etc/fstab|f|121|644|0|0|2.0|2.0|", "> /var/log/journal/x/system.journal|f|9|640|0|0|2.0|2.0|", "> /run|d|440|755|0|0|2.0|2.0|", "< /var/tmp|d|4096|1777|0|0|1.5|1.5|", "> /var/tmp|d|4096|1777|0|0|2.5|2.5|", "> /var/tmpfoo|f|1|644|0|0|2.5|2.5|"].join("\n");
   const pf = parsePreflightSerial(serialOf(JSON.stringify(report, null, 2), writes));
   assert.equal(pf.error, undefined);
   assert.deepEqual(pf.report, report);
   assert.equal(pf.exitCode, 0);
   assert.equal(pf.preflightSeconds, 65.1);
-  // the journal and the /run mount point are the system's; /etc/fstab is a write
-  assert.deepEqual(pf.writes, ["/etc/fstab|f|120|644|0|0|1.0|1.0|", "/etc/fstab|f|121|644|0|0|2.0|2.0|"]);
+  // the journal, the /run mount point and /var/tmp's times are the system's; /etc/fstab is a write
+  assert.deepEqual(pf.writes, ["/etc/fstab|f|120|644|0|0|1.0|1.0|", "/etc/fstab|f|121|644|0|0|2.0|2.0|", "/var/tmpfoo|f|1|644|0|0|2.5|2.5|"]);
   assert.match(parsePreflightSerial("OSAM-PF-START 80.1\nOSAM-PF-JSON-BEGIN\neyJ2\n").error ?? "", /did not finish/);
   assert.match(parsePreflightSerial("[ 1.0] Linux version 6.1\n").error ?? "", /never started/);
   assert.match(parsePreflightSerial(serialOf("{", "")).error ?? "", /no valid report/);
