@@ -16,6 +16,19 @@ js() {
 	printf '"%s"' "$(printf '%s' "$1" | tr -d '\000-\010\012-\037' | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/	/\\t/g')"
 }
 
+# A JSON array of the lines of standard input, as strings (empty lines left out).
+js_lines() {
+	jl_sep=''
+	printf '['
+	while IFS= read -r jl_line; do
+		[ -n "$jl_line" ] || continue
+		printf '%s' "$jl_sep"
+		js "$jl_line"
+		jl_sep=','
+	done
+	printf ']'
+}
+
 # "key": "value" with a leading comma when it is not the first member ($3: 1 if first).
 member() {
 	[ "$3" = 1 ] || printf ','
@@ -229,15 +242,14 @@ block_devices() {
 	printf ']'
 }
 
-# The addresses of interface $1, one per line; with $2 = dynamic only those a lease gave (DHCP,
-# SLAAC: ip prints "dynamic" on their line; ifconfig cannot tell).
+# The addresses of interface $1, one per line, followed by " dynamic" for those a lease gave
+# (DHCP, SLAAC: ip prints "dynamic" on their line; ifconfig cannot tell).
 addresses_of() {
 	if command -v ip >/dev/null 2>&1; then
-		ip -o addr show dev "$1" 2>/dev/null | awk -v only="${2:-}" '{
-			if (only == "dynamic") { d = 0; for (i = 1; i <= NF; i++) if ($i == "dynamic") d = 1; if (!d) next }
-			for (i = 1; i < NF; i++) if ($i == "inet" || $i == "inet6") print $(i + 1) }'
-	elif [ -n "${2:-}" ]; then
-		return 0
+		ip -o addr show dev "$1" 2>/dev/null | awk '{
+			a = ""; d = ""
+			for (i = 1; i <= NF; i++) { if (($i == "inet" || $i == "inet6") && i < NF) a = $(i + 1); if ($i == "dynamic") d = " dynamic" }
+			if (a != "") print a d }'
 	elif command -v ifconfig >/dev/null 2>&1; then
 		ifconfig "$1" 2>/dev/null | sed -n -e 's/.*inet addr:\([0-9.]*\).*/\1/p' -e 's/.*inet \([0-9.][0-9.]*\) .*/\1/p' \
 			-e 's/.*inet6 addr: *\([0-9a-fA-F:]*\/[0-9]*\).*/\1/p'
@@ -327,27 +339,10 @@ interfaces() {
 			if_perm=$(if_permanent_mac "$if_dir" "$if_name" "$if_mac")
 			valid_mac "$if_perm" && member permanentMac "$if_perm"
 		fi
-		printf ',"addresses":['
-
-		if_a_first=1
-		for if_addr in $(addresses_of "$if_name"); do
-			[ ${#if_addr} -le 64 ] || continue
-			[ "$if_a_first" = 1 ] || printf ','
-			if_a_first=0
-			js "$if_addr"
-		done
-		printf ']'
-		if_dyn=$(addresses_of "$if_name" dynamic | awk 'length($0) <= 64')
-		if [ -n "$if_dyn" ]; then
-			printf ',"dynamic":['
-			if_a_first=1
-			for if_addr in $if_dyn; do
-				[ "$if_a_first" = 1 ] || printf ','
-				if_a_first=0
-				js "$if_addr"
-			done
-			printf ']'
-		fi
+		if_addrs=$(addresses_of "$if_name" | awk 'length($1) <= 64')
+		printf ',"addresses":%s' "$(printf '%s\n' "$if_addrs" | awk '{ print $1 }' | js_lines)"
+		if_dyn=$(printf '%s\n' "$if_addrs" | awk '$2 == "dynamic" { print $1 }')
+		[ -z "$if_dyn" ] || printf ',"dynamic":%s' "$(printf '%s\n' "$if_dyn" | js_lines)"
 		if_gw=$(gateway_of "$if_name")
 		valid_ip "$if_gw" && member gateway "$if_gw"
 		printf '}'

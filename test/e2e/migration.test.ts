@@ -17,6 +17,7 @@ import { sourceAddresses } from "../helpers/images.ts";
 import { assertMdRoot, bootSecondDiskAlone, parseMdMarker } from "./lib/md.ts";
 import { assertPreflightMatches } from "./lib/preflight-boot.ts";
 import { CONTROLLER_DRIVER } from "../../src/initrd/drivers.ts";
+import { DEBCONF_DB } from "../../src/bootloader/grub-pc-debconf.ts";
 
 const MIN = 60_000;
 
@@ -123,7 +124,7 @@ for (const variant of selectedVariants()) {
         const installs = changes.filter((c) => c.action === "exec" && c.argv?.some((a) => /grub-install$/.test(a)) && c.argv.includes("--target=i386-pc"));
         assert.equal(installs.length, disks, `grub-install runs: ${JSON.stringify(installs.map((c) => c.argv))} ${at}`);
         // the image answered debconf as debian-installer does (/dev/vda, /dev/vdb): grub-pc's upgrades must find the new disks
-        const debconf = changes.find((c) => c.action === "write" && c.path === "/var/cache/debconf/config.dat");
+        const debconf = changes.find((c) => c.action === "write" && c.path === DEBCONF_DB);
         const targets = installs.map((c) => c.argv?.at(-1)).join(", ");
         assert.ok(debconf?.diff?.split("\n").includes(`+Value: ${targets}`), `grub-pc/install_devices: want +Value: ${targets} in ${debconf?.diff ?? "(no change to config.dat)"} ${at}`);
       });

@@ -16,7 +16,7 @@ import { PreflightReport } from "../../../src/protocol/preflight.ts";
 import { FIXUP_FILES } from "../../../src/protocol/files.ts";
 import type { Result } from "../../../src/protocol/schemas.ts";
 import { diskFiles, sourceAddresses, type DiskImage } from "../../helpers/images.ts";
-import { BINARY, freshBinary } from "./artifacts.ts";
+import { freshBinary } from "./artifacts.ts";
 import type { Maps } from "./maps.ts";
 
 export interface SourcePreflight {
@@ -154,17 +154,17 @@ export function parsePreflightSerial(serial: string): Omit<SourcePreflight, "boo
 
 /** Boots the source (an overlay of its disk, deleted afterwards) and runs preflight in it. */
 export async function runSourcePreflight(img: DiskImage, maps: Maps, runDir: string, log: (l: string) => void): Promise<SourcePreflight> {
-  freshBinary();
+  const binary = freshBinary();
   const dir = join(runDir, "source-preflight");
   const stage = join(dir, "drive");
   mkdirSync(stage, { recursive: true });
-  copyFileSync(BINARY, join(stage, "osam-fixup"));
+  copyFileSync(binary, join(stage, "osam-fixup"));
   writeFileSync(join(stage, "run.sh"), RUN_SH, { mode: 0o755 });
   writeFileSync(join(stage, FIXUP_FILES.replicaDiskMap), JSON.stringify(maps.replicaDiskMap, null, 2));
   writeFileSync(join(stage, FIXUP_FILES.networkInterfaceMap), JSON.stringify(maps.networkInterfaceMap, null, 2));
   writeFileSync(join(stage, "ipv4-count"), `${sourceAddresses(img.meta).length}\n`);
   const drive = join(dir, "preflight.img");
-  const mb = Math.ceil(statSync(BINARY).size / 2 ** 20) + 64;
+  const mb = Math.ceil(statSync(binary).size / 2 ** 20) + 64;
   await execa("truncate", ["-s", `${mb}M`, drive]);
   await execa("mkfs.ext4", ["-q", "-L", "osam-pf", "-d", stage, drive]);
   rmSync(stage, { recursive: true, force: true });
