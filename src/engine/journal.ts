@@ -211,8 +211,7 @@ export class Journal {
       if (created.length) o.mkdir({ t: "mkdir", paths: created });
       o.dirsReady?.add(dir);
     }
-    await this.guest.writeFile(backup, await this.guest.readFile(path), st.mode & 0o7777, { uid: st.uid, gid: st.gid }, { durable: o.durable });
-    await this.guest.setTimes(backup, st.atimeMs, st.mtimeMs);
+    await this.guest.writeFile(backup, await this.guest.readFile(path), st.mode & 0o7777, { uid: st.uid, gid: st.gid }, { durable: o.durable, times: st });
     return { t: "orig", path, kind: "file", backup, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, atimeMs: st.atimeMs, mtimeMs: st.mtimeMs };
   }
 

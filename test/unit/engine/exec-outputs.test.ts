@@ -4,7 +4,8 @@
 // its mode and times, and a rollback to the tree byte for byte.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { link, lstat, mkdir, rm, symlink, utimes, writeFile } from "node:fs/promises";
+import { link, lstat, mkdir, readFile, rm, symlink, utimes, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { GuestRoot } from "../../../src/guest/guest-root.ts";
 import { runSteps } from "../../../src/engine/run.ts";
@@ -16,6 +17,7 @@ import { inspectGuest } from "../../../src/guest/inspect.ts";
 import { DiskView } from "../../../src/guest/view.ts";
 import { Logger } from "../../../src/util/log.ts";
 import { SAMPLE, copyTree, diffPrints, fingerprint } from "../../helpers/tree.ts";
+import { GUEST_BACKUP_DIR, GUEST_JOURNAL } from "../../../src/protocol/files.ts";
 
 const DIR = "/boot/grub/i386-pc";
 const N = 300;
@@ -86,4 +88,55 @@ test(`a command's ${N + 3} outputs: one journal append for their originals, and 
   await j.rollback(new Logger());
   assert.deepEqual(diffPrints(before, await fingerprint(root)), [], "rollback restores the tree");
   assert.equal((await lstat(join(root, files[3]!))).mtime.toISOString(), "2019-03-04T05:06:07.000Z", "rollback restores the times");
+});
+
+/** A GuestRoot whose root counts as the guest's own file system, with a syncfs that records what it saw. */
+function countingSyncs(root: string, answer: boolean) {
+  const seen: { journaled: number; backups: number }[] = [];
+  const g = new GuestRoot(root, {
+    ownFs: true,
+    syncFs: async () => {
+      // what is on disk when the batch is flushed: its backups, and no entry pointing at them yet
+      const journal = await readFile(join(root, GUEST_JOURNAL), "utf8");
+      const journaled = journal.split("\n").filter((l) => l.includes('"t":"orig"')).length;
+      const backups = files.filter((f) => existsSync(join(root, GUEST_BACKUP_DIR, f))).length;
+      seen.push({ journaled, backups });
+      return answer;
+    },
+  });
+  return { g, seen };
+}
+
+test(`on the guest's own file system the ${N} backups are made durable by one syncfs, before any of them is journaled`, async () => {
+  const root = await guest();
+  const before = await fingerprint(root);
+  const { g, seen } = countingSyncs(root, true);
+  const out = await runSteps(g, [step], await ctx(root), { mode: "apply", version: "t", exec: grubInstall(root) });
+  assert.equal(out.failure, undefined, out.failure?.message);
+  assert.deepEqual(seen, [{ journaled: 0, backups: N }], "one syncfs for the batch, with every backup written and none journaled");
+  const j = await Journal.read(g);
+  await j.rollback(new Logger());
+  assert.deepEqual(diffPrints(before, await fingerprint(root)), [], "rollback restores the tree");
+});
+
+test("where syncfs is not to be had the batch falls back to its files' own fsyncs, and rollback is still exact", async () => {
+  const root = await guest();
+  const before = await fingerprint(root);
+  const { g, seen } = countingSyncs(root, false);
+  const out = await runSteps(g, [step], await ctx(root), { mode: "apply", version: "t", exec: grubInstall(root) });
+  assert.equal(out.failure, undefined, out.failure?.message);
+  assert.equal(seen.length, 1, "syncfs was asked once");
+  const j = await Journal.read(g);
+  assert.equal(j.entries.filter((e) => e.t === "orig").length, outputs.length);
+  await j.rollback(new Logger());
+  assert.deepEqual(diffPrints(before, await fingerprint(root)), [], "rollback restores the tree");
+});
+
+test("a guest root that shares its file system with others is never flushed whole", async () => {
+  const root = await guest();
+  let calls = 0;
+  const g = new GuestRoot(root, { ownFs: false, syncFs: async () => ++calls > 0 });
+  const out = await runSteps(g, [step], await ctx(root), { mode: "apply", version: "t", exec: grubInstall(root) });
+  assert.equal(out.failure, undefined, out.failure?.message);
+  assert.equal(calls, 0);
 });
