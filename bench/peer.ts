@@ -1,7 +1,8 @@
-// npm run bench:peer (issue 13): the peer side by side, in one run on one machine, on the same
-// cached deb12-itools source disk: virt-v2v-in-place, then osam-fixup's stage 1 (the e2e flow
-// of bench:e2e, stopped after stage 1), then virt-v2v-in-place again. Each on its own qcow2
-// overlay of the cached disk. Prints the wall times, the peak memories and the ratio, with the
+// npm run bench:peer [VARIANT...] (issue 13): the peer side by side, in one run on one machine,
+// for each variant (default: deb12-itools, whose host-only initramfs lacks the drivers, and
+// deb12-generic, whose generic one has them) on the same cached source disk: virt-v2v-in-place,
+// then osam-fixup's stage 1 (the e2e flow of bench:e2e, stopped after stage 1), then
+// virt-v2v-in-place again. Each on its own qcow2 overlay of the cached disk. Prints the wall times, the peak memories and the ratio, with the
 // load average beside them (other work on the machine moves every figure; the ratio within
 // one run is the figure that counts), and writes bench/peer-results.md. Not part of npm test.
 //   virt-v2v-in-place: its whole run (appliance boot, inspection, conversion), as time(1) would
@@ -12,14 +13,17 @@
 // Debian's virt-v2v, libguestfs-tools and nbdkit are installed with apt when missing, with
 // linux-image-amd64: libguestfs builds its appliance (supermin) from the host's kernel.
 import { execa } from "execa";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { cpus, loadavg, totalmem } from "node:os";
 import { runE2eMigration, guestToolSeconds } from "../test/e2e/lib/migration.ts";
 import { E2E_ROOT, REPO } from "../test/e2e/lib/paths.ts";
-import { ensureDisk, readMeta, type DiskImage, type DiskMeta } from "../test/helpers/images.ts";
+import { VARIANTS as ALL_VARIANTS, ensureDisk, readMeta, type DiskImage, type DiskMeta, type Variant } from "../test/helpers/images.ts";
 
-const VARIANT = "deb12-itools";
+/** The issue's aim for each variant: stage 1 at most this share of the peer's time. */
+const AIMS: Partial<Record<Variant, number>> = { "deb12-itools": 0.8, "deb12-generic": 0.3 };
+const VARIANTS_RUN: Variant[] = process.argv.slice(2).length ? (process.argv.slice(2) as Variant[]) : ["deb12-itools", "deb12-generic"];
+for (const v of VARIANTS_RUN) if (!(ALL_VARIANTS as readonly string[]).includes(v)) throw new Error(`unknown variant ${v} (known: ${ALL_VARIANTS.join(", ")})`);
 const PACKAGES = ["virt-v2v", "libguestfs-tools", "nbdkit", "linux-image-amd64"];
 const log = (l: string) => process.stderr.write(`[bench:peer] ${l}\n`);
 
@@ -58,8 +62,8 @@ function inPlaceBinary(): string | undefined {
  * and it is not built yet, the newest disk already in the image's directory (a disk build waits
  * for every other image build on the machine). Returns it with a note saying which.
  */
-async function sourceDisk(): Promise<{ img: DiskImage; note: string }> {
-  const want = String((await execa("bash", [join(REPO, "test/images/build.sh"), VARIANT, "--disk-meta"])).stdout).trim();
+async function sourceDisk(variant: Variant): Promise<{ img: DiskImage; note: string }> {
+  const want = String((await execa("bash", [join(REPO, "test/images/build.sh"), variant, "--disk-meta"])).stdout).trim();
   const dir = dirname(want);
   const cached = existsSync(dir)
     ? readdirSync(dir)
@@ -68,7 +72,7 @@ async function sourceDisk(): Promise<{ img: DiskImage; note: string }> {
         .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)
     : [];
   if (existsSync(want) || process.env.OSAM_PEER_CACHED !== "1" || !cached.length) {
-    const img = await ensureDisk(VARIANT);
+    const img = await ensureDisk(variant);
     return { img, note: `the current recipe's disk (${basename(want)})` };
   }
   const img = { dir, meta: readMeta(dir), disk: JSON.parse(readFileSync(cached[0]!, "utf8")) as DiskMeta };
@@ -160,6 +164,7 @@ async function warmAppliance(): Promise<void> {
 
 async function peerRun(dir: string, n: number, disk: string, inPlace: string | undefined): Promise<Figure> {
   const overlay = join(dir, `peer-${n}.qcow2`);
+  rmSync(overlay, { force: true });
   await execa("qemu-img", ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", disk, overlay]);
   const argv = inPlace ? [inPlace, "-i", "disk", "-if", "qcow2", overlay] : ["virt-v2v", "-i", "disk", "-if", "qcow2", overlay, "-o", "null"];
   const what = `${inPlace ? "virt-v2v-in-place" : "virt-v2v -o null"} #${n}`;
@@ -177,11 +182,11 @@ async function peerRun(dir: string, n: number, disk: string, inPlace: string | u
   return { what, wallS, peakMiB: m.peakMiB, peakAt: m.at, loadBefore, loadAfter: load(), ok: r.exitCode === 0, note: r.exitCode === 0 ? "" : `exit ${r.exitCode}: ${tail}` };
 }
 
-async function ourRun(image: DiskImage): Promise<Figure & { breakdown: string; guestToolsS?: number; stage1S?: number; bootS?: number }> {
+async function ourRun(variant: Variant, image: DiskImage): Promise<Figure & { breakdown: string; guestToolsS?: number; stage1S?: number; bootS?: number }> {
   const loadBefore = load();
   let runDir = "";
   const rss = sampleRss((all) => (runDir ? all.filter((p) => p.cmd.includes(runDir) && /qemu-system/.test(p.cmd)) : []));
-  const r = await runE2eMigration(VARIANT, {
+  const r = await runE2eMigration(variant, {
     stage1Only: true,
     image,
     log: (l) => {
@@ -214,34 +219,53 @@ async function ourRun(image: DiskImage): Promise<Figure & { breakdown: string; g
 
 const installed = await ensurePeer();
 const inPlace = inPlaceBinary();
-const { img, note: diskNote } = await sourceDisk();
-const dir = join(E2E_ROOT, "peer", new Date().toISOString().replace(/[:.]/g, "").slice(0, 15));
-mkdirSync(dir, { recursive: true });
-log(`source disk ${img.disk.disk} (${diskNote}); ${installed}; ${inPlace ? `virt-v2v-in-place at ${inPlace}` : "no virt-v2v-in-place in Debian's virt-v2v: virt-v2v -i disk -o null stands in"}; work in ${dir}`);
-
+const root = join(E2E_ROOT, "peer", new Date().toISOString().replace(/[:.]/g, "").slice(0, 15));
 await warmAppliance();
-const before = await peerRun(dir, 1, img.disk.disk, inPlace);
-const ours = await ourRun(img);
-const after = await peerRun(dir, 2, img.disk.disk, inPlace);
-
-const peerMean = (before.wallS + after.wallS) / 2;
-const ratio = ours.wallS / peerMean;
 const f1 = (x: number) => x.toFixed(1);
-const table = [
-  "| run | wall (s) | peak memory (MiB) | load average before / after (1, 5, 15 min) | outcome |",
-  "|---|---|---|---|---|",
-  ...[before, ours, after].map((x) => `| ${x.what} | ${f1(x.wallS)} | ${x.peakMiB.toFixed(0)} (${x.peakAt}) | ${x.loadBefore} / ${x.loadAfter} | ${x.ok ? "ok" : "FAILED"}${x.note ? `; ${x.note}` : ""} |`),
-].join("\n");
-const summary = [
-  `stage 1 ${f1(ours.wallS)} s (fixup disk boot ${f1(ours.bootS ?? NaN)} s + BEGIN to END ${f1(ours.stage1S ?? NaN)} s, of which the guest's own tools ${f1(ours.guestToolsS ?? NaN)} s)`,
-  `peer ${f1(before.wallS)} s and ${f1(after.wallS)} s, mean ${f1(peerMean)} s`,
-  `ratio stage 1 / peer = ${ratio.toFixed(2)} (${ratio <= 1 ? `${(1 / ratio).toFixed(2)}x faster` : `${ratio.toFixed(2)}x slower`}); peak memory ${ours.peakMiB.toFixed(0)} MiB against ${Math.max(before.peakMiB, after.peakMiB).toFixed(0)} MiB`,
-].join("\n");
+const sections: string[] = [];
+const ratios: string[] = [];
+let failed = false;
+for (const variant of VARIANTS_RUN) {
+  const { img, note: diskNote } = await sourceDisk(variant);
+  const dir = join(root, variant);
+  mkdirSync(dir, { recursive: true });
+  log(`${variant}: source disk ${img.disk.disk} (${diskNote}); ${installed}; ${inPlace ? `virt-v2v-in-place at ${inPlace}` : "no virt-v2v-in-place in Debian's virt-v2v: virt-v2v -i disk -o null stands in"}; work in ${dir}`);
+  const before = await peerRun(dir, 1, img.disk.disk, inPlace);
+  const ours = await ourRun(variant, img);
+  const after = await peerRun(dir, 2, img.disk.disk, inPlace);
+  failed ||= !before.ok || !ours.ok || !after.ok;
+  const peerMean = (before.wallS + after.wallS) / 2;
+  const ratio = ours.wallS / peerMean;
+  const aim = AIMS[variant];
+  const table = [
+    "| run | wall (s) | peak memory (MiB) | load average before / after (1, 5, 15 min) | outcome |",
+    "|---|---|---|---|---|",
+    ...[before, ours, after].map((x) => `| ${x.what} | ${f1(x.wallS)} | ${x.peakMiB.toFixed(0)} (${x.peakAt}) | ${x.loadBefore} / ${x.loadAfter} | ${x.ok ? "ok" : "FAILED"}${x.note ? `; ${x.note}` : ""} |`),
+  ].join("\n");
+  const summary = [
+    `stage 1 ${f1(ours.wallS)} s (fixup disk boot ${f1(ours.bootS ?? NaN)} s + BEGIN to END ${f1(ours.stage1S ?? NaN)} s, of which the guest's own tools ${f1(ours.guestToolsS ?? NaN)} s)`,
+    `peer ${f1(before.wallS)} s and ${f1(after.wallS)} s, mean ${f1(peerMean)} s`,
+    `ratio stage 1 / peer = ${ratio.toFixed(2)} (${ratio <= 1 ? `${(1 / ratio).toFixed(2)}x faster` : `${ratio.toFixed(2)}x slower`})${aim !== undefined ? `; the issue's aim ${aim}: ${ratio <= aim ? "met" : "not met"}` : ""}; peak memory ${ours.peakMiB.toFixed(0)} MiB against ${Math.max(before.peakMiB, after.peakMiB).toFixed(0)} MiB`,
+  ].join("\n");
+  ratios.push(`| ${variant} | ${f1(ours.wallS)} | ${f1(peerMean)} | ${ratio.toFixed(2)} | ${aim ?? "-"} |`);
+  console.log(`${variant}\n${table}\n\n${summary}\n`);
+  sections.push(`## ${variant}
+
+Source disk: ${img.disk.disk}, ${diskNote}.
+
+${table}
+
+${summary}
+
+### Where stage 1's time went (result.json timings)
+
+${ours.breakdown}`);
+}
 const md = `# virt-v2v side by side (issue 13)
 
 Last run ${new Date().toISOString()} on ${cpus().length} vCPUs (${cpus()[0]?.model ?? "?"}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, QEMU TCG everywhere.
-\`npm run bench:peer\` (\`node bench/peer.ts\`) rewrites this file. One run, one after another, on
-qcow2 overlays of the same cached ${VARIANT} source disk: ${img.disk.disk}, ${diskNote}.
+\`npm run bench:peer [VARIANT...]\` (\`node bench/peer.ts\`) rewrites this file. For each variant, one
+run after another on qcow2 overlays of the same cached source disk: the peer, stage 1, the peer.
 
 - peer: ${inPlace ? "`virt-v2v-in-place -i disk -if qcow2 OVERLAY`" : "Debian's virt-v2v has no virt-v2v-in-place: `virt-v2v -i disk -if qcow2 OVERLAY -o null` stands in (it converts a copy and throws it away)"},
   LIBGUESTFS_BACKEND=direct, LIBGUESTFS_BACKEND_SETTINGS=force_tcg; wall from its start to its exit (appliance boot included)
@@ -249,16 +273,13 @@ qcow2 overlays of the same cached ${VARIANT} source disk: ${img.disk.disk}, ${di
 - peak memory: the largest sum of VmRSS, sampled every 250 ms from /proc: for the peer its whole
   process tree (virt-v2v, the appliance's qemu, nbdkit), for stage 1 the fixup VM's qemu process
 - packages: ${installed}
-- the load average is the machine's: other work ran beside this run, so compare the figures within this run
+- the load average is the machine's: other work ran beside this run, so compare the figures within a variant's run
 
-${table}
+| variant | stage 1 (s) | peer, mean of 2 (s) | ratio | the issue's aim |
+|---|---|---|---|---|
+${ratios.join("\n")}
 
-${summary}
-
-## Where stage 1's time went (result.json timings)
-
-${ours.breakdown}
+${sections.join("\n\n")}
 `;
 writeFileSync(join(REPO, "bench/peer-results.md"), md);
-console.log(`${table}\n\n${summary}`);
-if (!before.ok || !ours.ok || !after.ok) process.exitCode = 1;
+if (failed) process.exitCode = 1;

@@ -16,6 +16,12 @@ export type Change =
       bootArea?: string;
       timeoutMs?: number;
       env?: Record<string, string>;
+      /**
+       * Consecutive commands with the same key may run at once (initramfs builds of several
+       * kernels), as many as the CPUs and the free memory allow: each is backed up first, and
+       * they are journaled done together when all have ended.
+       */
+      parallel?: string;
     };
 
 export interface StepPlan {

@@ -1,5 +1,6 @@
 // Applies (or only plans) a sequence of fixup steps. Each step plans against the guest as
 // the previous steps left it; in apply mode every change is journaled and backed up first.
+import { availableParallelism, freemem } from "node:os";
 import { posix } from "node:path";
 import { FixupError } from "../protocol/codes.ts";
 import type { StepResult } from "../protocol/schemas.ts";
@@ -39,6 +40,29 @@ export interface RunOptions {
   afterChange?: (n: number) => void;
   /** Records each step's plan and each change's backup, write and command (result.json timings). */
   clock?: PhaseClock;
+  /** How many commands of a parallel group may run at once; default: parallelism(). */
+  parallelism?: number;
+}
+
+/** Memory one initramfs build may take (its compressor and cpio; the tree it builds is on disk). */
+const BUILD_MEMORY = 256 * 2 ** 20;
+
+/** Commands of a parallel group at once: bounded by the CPUs and by the free memory. */
+export function parallelism(cpus = availableParallelism(), free = freemem()): number {
+  return Math.max(1, Math.min(cpus, Math.floor(free / BUILD_MEMORY)));
+}
+
+/** The changes from i that run as one parallel group: consecutive execs with i's parallel key. */
+export function parallelGroup(changes: Change[], i: number): Change[] {
+  const first = changes[i]!;
+  if (first.action !== "exec" || first.parallel === undefined) return [first];
+  let j = i + 1;
+  while (j < changes.length) {
+    const c = changes[j]!;
+    if (c.action !== "exec" || c.parallel !== first.parallel) break;
+    j++;
+  }
+  return changes.slice(i, j);
 }
 
 export interface RunOutcome {
@@ -153,14 +177,25 @@ export async function runSteps(guest: GuestRoot, steps: FixupStep[], base: BaseC
         }
       } else {
         await timed(opts.clock, "journal", async () => journal!.append({ t: "step", name: step.name }), { step: step.name, what: "step" });
-        for (const c of plan.changes) {
-          const before = await contentBefore(guest, c);
-          const did = await applyOne(guest, journal!, c, base, opts.exec, (phase, fn, what) => timed(opts.clock, phase, fn, { step: step.name, what: what ?? describe(c) }));
-          if (!did) continue;
+        const timer = (c: Change): Timer => (phase, fn, what) => timed(opts.clock, phase, fn, { step: step.name, what: what ?? describe(c) });
+        const done = async (c: Change, before: Buffer | undefined) => {
           result.changes.push(summarize(c, changeDiff(c, before)));
           await timed(opts.clock, "journal", async () => journal!.append({ t: "done", step: step.name, action: c.action, ...(c.action === "exec" ? {} : { path: c.path }) }), { step: step.name, what: "done" });
           progress(step.name, `${describe(c)}: ${c.reason}`);
           opts.afterChange?.(++applied);
+        };
+        for (let i = 0; i < plan.changes.length; ) {
+          const group = parallelGroup(plan.changes, i);
+          i += group.length;
+          if (group.length > 1) {
+            const execs = group as ExecChange[];
+            await applyExecGroup(guest, journal!, execs, base, opts.exec, timer, opts.parallelism ?? parallelism());
+            for (const c of execs) await done(c, undefined);
+            continue;
+          }
+          const c = group[0]!;
+          const before = await contentBefore(guest, c);
+          if (await applyOne(guest, journal!, c, base, opts.exec, timer(c))) await done(c, before);
         }
       }
       if (result.status !== "skipped") result.status = result.changes.length ? "changed" : "unchanged";
@@ -289,28 +324,76 @@ async function applyOne(guest: GuestRoot, journal: Journal, c: Change, base: Bas
     }
     case "exec": {
       if (!exec) throw new FixupError("INTERNAL", `no command runner for ${showArgv(c.argv)}`);
-      await time("backup", async () => {
-        const outputs: string[] = [];
-        for (const p of c.produces ?? []) {
-          const r = await guest.resolve(p, false);
-          // directories the command may create for its outputs go again on rollback (if empty)
-          journal.recordCreatedDirs(await missingDirs(guest, posix.dirname(r.guest)));
-          outputs.push(r.guest);
-        }
-        await journal.saveOriginals(outputs);
-        if (c.bootArea) await journal.saveBootArea(c.bootArea);
-        journal.recordCreatedDirs(await guest.mkdirp(EXEC_TMPDIR));
-      }, `${c.produces?.length ?? 0} file(s)${c.bootArea ? ` and the boot code of ${c.bootArea}` : ""} for ${describe(c)}`);
-      const r = await time("exec", () => exec(c.argv, { timeoutMs: c.timeoutMs, env: { TMPDIR: EXEC_TMPDIR, ...c.env } }).finally(() => journal.clearExecTmp()));
-      if (r.exitCode !== 0) {
-        const noSpace = r.output.split("\n").find((l) => /No space left on device/i.test(l));
-        if (noSpace) throw new FixupError("GUEST_NO_SPACE", `${showArgv(c.argv)} ran out of disk space in the guest (${noSpace.trim()}); free space on /boot (remove an old kernel's files) or / and run stage 1 again`);
-        const tail = r.output.trim().split("\n").slice(-5).join(" / ");
-        throw new Error(`${showArgv(c.argv)} exited with ${r.timedOut ? "a timeout" : r.exitCode}${tail ? `: ${tail}` : ""}`);
+      await backupExec(guest, journal, c, time);
+      try {
+        await runExec(c, exec, base, time);
+      } finally {
+        await journal.clearExecTmp();
       }
-      base.log.debug(`ok: ${showArgv(c.argv)}`);
       return true;
     }
   }
+}
+
+type ExecChange = Extract<Change, { action: "exec" }>;
+
+/**
+ * Runs a parallel group: every command's backup first, in order, then the commands, at most
+ * `limit` at once. They share the command TMPDIR, cleared when the last has ended. The first
+ * failure (in the group's order) is thrown once all have ended, so no command is left running
+ * while the step is rolled back.
+ */
+async function applyExecGroup(guest: GuestRoot, journal: Journal, group: ExecChange[], base: BaseContext, exec: ExecRunner | undefined, timer: (c: Change) => Timer, limit: number): Promise<void> {
+  if (!exec) throw new FixupError("INTERNAL", `no command runner for ${showArgv(group[0]!.argv)}`);
+  for (const c of group) await backupExec(guest, journal, c, timer(c));
+  base.log.info(`running ${group.length} commands, ${Math.min(limit, group.length)} at a time: ${group.map((c) => showArgv(c.argv)).join("; ")}`);
+  const errors: (Error | undefined)[] = new Array<Error | undefined>(group.length);
+  let next = 0;
+  const worker = async () => {
+    for (let k = next++; k < group.length; k = next++) {
+      await runExec(group[k]!, exec, base, timer(group[k]!)).catch((e: unknown) => {
+        errors[k] = e instanceof Error ? e : new Error(String(e));
+      });
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(limit, group.length) }, worker));
+  } finally {
+    await journal.clearExecTmp();
+  }
+  const failed = errors.find((e) => e !== undefined);
+  if (failed !== undefined) throw failed;
+}
+
+/** Saves what a command may write (its outputs, the boot code) before it runs. */
+async function backupExec(guest: GuestRoot, journal: Journal, c: ExecChange, time: Timer): Promise<void> {
+  await time("backup", async () => {
+    const outputs: string[] = [];
+    // the outputs share a few directories (grub-install's: three for 347 files): each is looked at once
+    const dirs = new Set<string>();
+    for (const p of c.produces ?? []) {
+      const r = await guest.resolve(p, false);
+      const dir = posix.dirname(r.guest);
+      // directories the command may create for its outputs go again on rollback (if empty)
+      if (!dirs.has(dir)) journal.recordCreatedDirs(await missingDirs(guest, dir));
+      dirs.add(dir);
+      outputs.push(r.guest);
+    }
+    await journal.saveOriginals(outputs);
+    if (c.bootArea) await journal.saveBootArea(c.bootArea);
+    journal.recordCreatedDirs(await guest.mkdirp(EXEC_TMPDIR));
+  }, `${c.produces?.length ?? 0} file(s)${c.bootArea ? ` and the boot code of ${c.bootArea}` : ""} for ${describe(c)}`);
+}
+
+/** Runs a command with the command TMPDIR (the caller clears it); throws when it fails. */
+async function runExec(c: ExecChange, exec: ExecRunner, base: BaseContext, time: Timer): Promise<void> {
+  const r = await time("exec", () => exec(c.argv, { timeoutMs: c.timeoutMs, env: { TMPDIR: EXEC_TMPDIR, ...c.env } }));
+  if (r.exitCode !== 0) {
+    const noSpace = r.output.split("\n").find((l) => /No space left on device/i.test(l));
+    if (noSpace) throw new FixupError("GUEST_NO_SPACE", `${showArgv(c.argv)} ran out of disk space in the guest (${noSpace.trim()}); free space on /boot (remove an old kernel's files) or / and run stage 1 again`);
+    const tail = r.output.trim().split("\n").slice(-5).join(" / ");
+    throw new Error(`${showArgv(c.argv)} exited with ${r.timedOut ? "a timeout" : r.exitCode}${tail ? `: ${tail}` : ""}`);
+  }
+  base.log.debug(`ok: ${showArgv(c.argv)}`);
 }
 

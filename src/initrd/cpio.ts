@@ -179,8 +179,11 @@ export interface NewcFile {
   data?: Buffer | string;
 }
 
-/** Writes a newc archive closed by TRAILER!!! (tests build initramfs images with it). */
-export function writeNewc(files: NewcFile[]): Buffer {
+/**
+ * Writes a newc archive closed by TRAILER!!!: the segment initrd/append.ts adds to an image,
+ * and the images tests build. mtime is in seconds since the epoch.
+ */
+export function writeNewc(files: NewcFile[], opts: { mtime?: number } = {}): Buffer {
   const parts: Buffer[] = [];
   let pos = 0;
   let ino = 1;
@@ -193,7 +196,7 @@ export function writeNewc(files: NewcFile[]): Buffer {
     const data = typeof f.data === "string" ? Buffer.from(f.data) : (f.data ?? Buffer.alloc(0));
     const name = Buffer.from(f.name + "\0");
     const mode = f.mode ?? 0o100644;
-    const fields = [ino++, mode, 0, 0, 1, 0, data.length, 0, 0, 0, 0, name.length, 0];
+    const fields = [ino++, mode, 0, 0, 1, opts.mtime ?? 0, data.length, 0, 0, 0, 0, name.length, 0];
     put(Buffer.from("070701" + fields.map(hex).join(""), "latin1"));
     put(name);
     put(Buffer.alloc(pad4(pos)));

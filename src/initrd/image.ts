@@ -19,8 +19,9 @@ import type { FixupContext } from "../fixups/types.ts";
 import type { KnownDevice } from "../guest/devices.ts";
 import { PERSISTENT_NET } from "../network/pin.ts";
 import { normModule } from "./drivers.ts";
-import { CpioReader, type CpioKind } from "./cpio.ts";
+import { CpioReader, cpioPath, type CpioKind } from "./cpio.ts";
 import { MDADM_CONFS } from "../fixups/mdadm.ts";
+import { isItoolsCopy, itoolsCopies } from "./itools-copies.ts";
 
 export type Compression = "none" | "gzip" | "zstd" | "xz" | "lzma" | "lz4" | "bzip2" | "lzo";
 
@@ -32,6 +33,8 @@ export interface ImageContents {
   entries: Map<string, { kind: CpioKind; size: number }>;
   /** The content of the files `keep` asked for. */
   files: Map<string, Buffer>;
+  /** Every symbolic link's target (a merged-/usr image has lib -> usr/lib). */
+  links: Map<string, string>;
 }
 
 const MAGICS: [Compression, number[]][] = [
@@ -122,14 +125,17 @@ export function zstdFramesEnd(b: Buffer, o: number): number {
  * Lists an initramfs image and keeps the files `keep` names. Throws UnreadableImage when the
  * image cannot be read all the way through: a caller must then assume nothing about it.
  */
-export async function readInitramfs(image: Buffer, keep: (name: string) => boolean): Promise<ImageContents> {
-  const out: ImageContents = { segments: [], entries: new Map(), files: new Map() };
+export async function readInitramfs(image: Buffer, keep: (name: string) => boolean, opts: { maxFile?: number } = {}): Promise<ImageContents> {
+  const out: ImageContents = { segments: [], entries: new Map(), files: new Map(), links: new Map() };
+  const maxFile = opts.maxFile ?? 4 << 20;
   const reader = () =>
     new CpioReader({
-      keep: (name, size, kind) => kind === "file" && size <= 4 << 20 && keep(name),
+      keep: (name, size, kind) => (kind === "file" && size <= maxFile && keep(name)) || (kind === "symlink" && size <= 4096),
       onEntry: (e) => {
         out.entries.set(e.name, { kind: e.kind, size: e.size });
-        if (e.data) out.files.set(e.name, e.data);
+        if (e.kind === "symlink" && e.data) out.links.set(e.name, e.data.toString("utf8"));
+        else out.links.delete(e.name);
+        if (e.data && e.kind === "file") out.files.set(e.name, e.data);
         else out.files.delete(e.name);
       },
     });
@@ -182,6 +188,34 @@ export async function readInitramfs(image: Buffer, keep: (name: string) => boole
   return out;
 }
 
+/**
+ * Where a path of the unpacked image really is, its symbolic links followed as the kernel's
+ * rootfs would (a merged-/usr image stores lib/udev/... as usr/lib/udev/... behind lib ->
+ * usr/lib). No leading "/"; undefined for a loop of links.
+ */
+export function resolveInImage(img: Pick<ImageContents, "links">, path: string): string | undefined {
+  let rest = cpioPath(path).split("/").filter(Boolean);
+  let cur: string[] = [];
+  for (let hops = 0; rest.length; ) {
+    const c = rest.shift()!;
+    if (c === ".") continue;
+    if (c === "..") {
+      cur.pop();
+      continue;
+    }
+    const next = [...cur, c].join("/");
+    const target = img.links.get(next);
+    if (target === undefined) {
+      cur.push(c);
+      continue;
+    }
+    if (++hops > 40) return undefined;
+    rest = [...target.split("/").filter(Boolean), ...rest];
+    if (target.startsWith("/")) cur = [];
+  }
+  return cur.join("/");
+}
+
 // ---- the decision ----
 
 /** Files of an image that can carry a root, resume or crypt device of the host it was built on. */
@@ -229,7 +263,21 @@ export async function staleConfig(view: GuestView, img: ImageContents): Promise<
   return undefined;
 }
 
-function modulesDirOf(version: string): string[] {
+/**
+ * staleConfig for an initramfs-tools image, whose copies of guest files live where its hooks
+ * put them (the NIC pins under lib/udev/rules.d, not etc/): why they are out of date, or
+ * undefined. The pins of a single NIC may be missing, as in staleConfig.
+ */
+export async function staleItoolsCopies(view: GuestView, img: ImageContents): Promise<string | undefined> {
+  const c = await itoolsCopies(view, img);
+  if (c.blocker) return c.blocker;
+  const pins = await view.readText(PERSISTENT_NET);
+  const onePin = (n: string) => posix.basename(n) === posix.basename(PERSISTENT_NET) && !img.entries.has(n) && pins !== undefined && namedNics(pins) <= 1;
+  const late = [...c.put.keys()].filter((n) => !onePin(n)).sort();
+  return late.length ? `its ${late.join(", ")} ${late.length > 1 ? "are not the guest's current files" : "is not the guest's current file"}` : undefined;
+}
+
+export function modulesDirOf(version: string): string[] {
   return [`usr/lib/modules/${version}`, `lib/modules/${version}`];
 }
 
@@ -299,7 +347,7 @@ export interface ImageVerdict {
   why: string;
 }
 
-function parseModulesDep(text: string): Map<string, { path: string; deps: string[] }> {
+export function parseModulesDep(text: string): Map<string, { path: string; deps: string[] }> {
   const out = new Map<string, { path: string; deps: string[] }>();
   const name = (p: string) => normModule(posix.basename(p).replace(/\.ko(\.(xz|gz|zst))?$/, ""));
   for (const line of text.split("\n")) {
@@ -347,12 +395,12 @@ export function judgeImage(img: ImageContents, version: string, modules: string[
 }
 
 /** Reads and judges the image at `path`; an image that cannot be read is rebuilt. */
-export async function imageVerdict(view: GuestView, path: string, version: string, modules: string[], current: Set<string>): Promise<ImageVerdict> {
+export async function imageVerdict(view: GuestView, path: string, version: string, modules: string[], current: Set<string>, tool?: string): Promise<ImageVerdict> {
   const bytes = await view.readBytes(path);
   if (!bytes) return { keep: false, why: "there is no image" };
   const dirs = modulesDirOf(version);
   try {
-    const img = await readInitramfs(bytes, (n) => isReferenceFile(n) || isCopiedConfig(n) || MDADM_CONFS.includes(`/${n}`) || dirs.some((d) => n === `${d}/modules.dep` || n === `${d}/modules.builtin`));
+    const img = await readInitramfs(bytes, (n) => isReferenceFile(n) || isCopiedConfig(n) || isItoolsCopy(n) || MDADM_CONFS.includes(`/${n}`) || dirs.some((d) => n === `${d}/modules.dep` || n === `${d}/modules.builtin`));
     const v = judgeImage(img, version, modules, current);
     if (!v.keep) return v;
     // the initramfs assembles md arrays from its own copy of mdadm.conf: one that is not the
@@ -361,7 +409,7 @@ export async function imageVerdict(view: GuestView, path: string, version: strin
       const inImage = img.files.get(conf.slice(1));
       if (inImage && !inImage.equals((await view.readBytes(conf)) ?? Buffer.alloc(0))) return { keep: false, why: `its ${conf} is not the guest's (md arrays by UUID)` };
     }
-    const stale = await staleConfig(view, img);
+    const stale = tool === "initramfs-tools" ? await staleItoolsCopies(view, img) : await staleConfig(view, img);
     return stale ? { keep: false, why: stale } : v;
   } catch (e) {
     if (e instanceof UnreadableImage) return { keep: false, why: `it cannot be read (${e.message})` };
@@ -384,8 +432,8 @@ export async function keptImages(ctx: FixupContext, images: KernelImage[]): Prom
   const current = await currentReferences(ctx.view, ctx.devices);
   const out = new Map<string, string>();
   for (const i of images) {
-    const v = await imageVerdict(ctx.view, i.image, i.version, i.modules, current);
-    ctx.log.info(`initramfs ${i.image}: ${v.keep ? "kept" : "rebuilt"}, ${v.why}`);
+    const v = await imageVerdict(ctx.view, i.image, i.version, i.modules, current, ctx.info.initrdTool);
+    ctx.log.info(`initramfs ${i.image}: ${v.keep ? "kept" : "not kept"}, ${v.why}`);
     if (v.keep) out.set(i.version, `${i.image} kept as it is: ${v.why}`);
   }
   return out;

@@ -9,12 +9,20 @@ import type { FixupContext } from "../fixups/types.ts";
 import type { KernelInfo } from "../guest/inspect.ts";
 import { FixupError } from "../protocol/codes.ts";
 import { keptImages } from "./image.ts";
+import { appendVerdict } from "./append.ts";
+import { diskDriverModules } from "./target-drivers.ts";
 import { dracutFlags, toolVersion } from "./tool-version.ts";
 import { compareKernelVersions } from "./modules.ts";
 import { CONTROLLER_DRIVER, NIC_DRIVER, driversForKernel, normModule, initrdStacks, requiredModules, type KernelDrivers } from "./drivers.ts";
 
 /** A rebuild of a generic initramfs can take minutes on a slow disk; a hung one must not block forever. */
 const BUILD_TIMEOUT_MS = 20 * 60_000;
+/**
+ * The builds of several kernels run at once, as the CPUs and free memory allow (engine/run.ts):
+ * dracut and update-initramfs each write their own image and work in a directory of their own
+ * (mktemp). Not mkinitrd: no test runs two of its builds (SLES 11, RHEL 5) at once.
+ */
+const PARALLEL_BUILDS = "initramfs";
 export const DRACUT_CONF = "/etc/dracut.conf.d/50-osam-vmware.conf";
 export const ITOOLS_MODULES = "/etc/initramfs-tools/modules";
 
@@ -63,6 +71,13 @@ async function hostOnlyConfigured(ctx: FixupContext): Promise<boolean> {
   return false;
 }
 
+/** The "module [args]" lines a rebuild reads: the modules file as this step leaves it, then modules.d. */
+async function itoolsModuleList(ctx: FixupContext, modulesFile: string): Promise<string[]> {
+  const texts = [modulesFile];
+  for (const n of await ctx.view.readdir("/usr/share/initramfs-tools/modules.d")) texts.push((await ctx.view.readText(`/usr/share/initramfs-tools/modules.d/${n}`)) ?? "");
+  return texts.flatMap((t) => t.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#")));
+}
+
 /** /etc/initramfs-tools/modules with the missing modules appended under one comment. */
 export function addToModulesFile(text: string | undefined, modules: string[]): string {
   const t = text ?? "";
@@ -95,7 +110,9 @@ export async function planInitrd(ctx: FixupContext): Promise<StepPlan> {
   const tool = info.initrdTool;
   if (tool === "none") throw new FixupError("INITRD_TOOL_MISSING", "the guest has no dracut, update-initramfs or mkinitrd, so its initramfs cannot get the VMware disk drivers");
   if (!info.kernels.length) throw new FixupError("INITRD_FAILED", "no installed kernel found (no /lib/modules/<version> with a /boot/vmlinuz-<version>)");
-  const wanted = [...new Set(initrdStacks(info, ctx.devices).flatMap(requiredModules))];
+  const onTarget = ctx.devices.some((d) => d.from === "blkid");
+  // on the target hardware, its disk drivers as the fixup VM uses them join the list (target-drivers.ts)
+  const wanted = [...new Set([...initrdStacks(info, ctx.devices).flatMap(requiredModules), ...(onTarget ? diskDriverModules(ctx.devices) : [])])];
   const controller = CONTROLLER_DRIVER[ctx.inputs.system.target.scsiController];
   const nic = NIC_DRIVER[ctx.inputs.system.target.nicModel];
   const warnings: string[] = [];
@@ -119,11 +136,12 @@ export async function planInitrd(ctx: FixupContext): Promise<StepPlan> {
   // an image of a guest configured generic that already holds every target driver with its
   // dependencies, and no stale root, resume or crypt reference or configuration copy, stays
   // as it is (image.ts; one it cannot read is rebuilt)
-  const kept = (await hostOnlyConfigured(ctx)) ? new Map<string, string>() : await keptImages(ctx, info.kernels.map((k) => ({ version: k.version, image: imagePathFor(ctx, k), modules: per.get(k.version)!.present })));
+  const rebuildAll = ctx.inputs.system.options?.rebuildInitramfs === true;
+  const kept = rebuildAll || (await hostOnlyConfigured(ctx)) ? new Map<string, string>() : await keptImages(ctx, info.kernels.map((k) => ({ version: k.version, image: imagePathFor(ctx, k), modules: per.get(k.version)!.present })));
   const rebuild = info.kernels.filter((k) => !kept.has(k.version));
 
   const changes: Change[] = [];
-  const notes: string[] = [];
+  const notes: string[] = rebuildAll ? ["every initramfs is rebuilt with the guest's own tool: system-configuration options.rebuildInitramfs is true"] : [];
   const reasonFor = (k: KernelInfo) => `rebuild the initramfs of ${k.version} with the VMware target drivers`;
   // In agent mode the fixup VM is the target VM itself (PVSCSI, vmxnet3) and the guest's disks
   // are real block devices, so the guest's own host-only mode (dracut --hostonly,
@@ -131,7 +149,6 @@ export async function planInitrd(ctx: FixupContext): Promise<StepPlan> {
   // forced in on top. It is also several times faster than a generic image: under emulation a
   // MODULES=most build took over 27 minutes where MODULES=dep took 4. In a chroot on a host
   // (apply --root on a directory, the integration tests) there is no such device: build generic.
-  const onTarget = ctx.devices.some((d) => d.from === "blkid");
   switch (tool) {
     case "dracut": {
       changes.push({ action: "write", path: DRACUT_CONF, content: dracutConf(inAll), mode: 0o644, reason: "keep the VMware target drivers in future dracut builds" });
@@ -146,7 +163,7 @@ export async function planInitrd(ctx: FixupContext): Promise<StepPlan> {
         // host-only only on the target hardware; its command line is never baked in
         // (hostonly_cmdline=no in DRACUT_CONF): root= comes from the boot loader
         const mode = onTarget ? [flags.hostonly] : flags.generic ? [flags.generic] : [];
-        changes.push({ action: "exec", argv: ["dracut", "--force", ...mode, "--add-drivers", per.get(k.version)!.present.join(" "), img, k.version], produces: [img], timeoutMs: BUILD_TIMEOUT_MS, reason: reasonFor(k) });
+        changes.push({ action: "exec", argv: ["dracut", "--force", ...mode, "--add-drivers", per.get(k.version)!.present.join(" "), img, k.version], produces: [img], timeoutMs: BUILD_TIMEOUT_MS, parallel: PARALLEL_BUILDS, reason: reasonFor(k) });
       }
       if (tempConf) changes.push({ action: "remove", path: DRACUT_TEMP_CONF, reason: "the guest keeps its own hostonly setting for later rebuilds on the target" });
       break;
@@ -155,14 +172,27 @@ export async function planInitrd(ctx: FixupContext): Promise<StepPlan> {
       const cur = await view.readText(ITOOLS_MODULES);
       const next = addToModulesFile(cur, inAny);
       if (next !== cur) changes.push({ action: "write", path: ITOOLS_MODULES, content: next, reason: "list the VMware target drivers explicitly (MODULES=dep in a chroot sees the fixup VM's hardware)" });
+      // an image that lacks only what files can add gets them as one more archive (append.ts)
+      const listed = await itoolsModuleList(ctx, next);
+      const appended: KernelInfo[] = [];
+      for (const k of rebuildAll ? [] : rebuild) {
+        const img = imagePathFor(ctx, k);
+        const a = await appendVerdict(ctx, { version: k.version, image: img, modules: per.get(k.version)!.present, listed });
+        ctx.log.info(`initramfs ${img}: ${a.append ? a.note : `rebuilt, nothing to append to: ${a.why}`}`);
+        if (!a.append) continue;
+        appended.push(k);
+        changes.push({ action: "write", path: img, content: a.content, reason: `complete the initramfs of ${k.version} with the VMware target drivers by one more archive, without a rebuild` });
+        notes.push(a.note);
+      }
+      const built = rebuild.filter((k) => !appended.includes(k));
       // MODULES=dep in a chroot picks the fixup VM's root device and drivers (and fails
       // outright where / is not a block device): build this once with MODULES=most through a
       // conf.d file that is removed right after, so the guest keeps its own setting
-      const dep = rebuild.length > 0 && !onTarget && (await effectiveModulesSetting(ctx)) === "dep";
+      const dep = built.length > 0 && !onTarget && (await effectiveModulesSetting(ctx)) === "dep";
       if (dep) changes.push({ action: "write", path: ITOOLS_TEMP_CONF, content: ITOOLS_TEMP_TEXT, reason: "build with MODULES=most this once: MODULES=dep in the fixup VM would size the image for the fixup VM's hardware" });
       const conf = new ShellVars((await view.readText("/etc/initramfs-tools/update-initramfs.conf")) ?? "");
-      if (conf.get("update_initramfs") === "no") warnings.push("update-initramfs.conf says update_initramfs=no; the images are rebuilt anyway (-c)");
-      for (const k of rebuild) {
+      if (built.length && conf.get("update_initramfs") === "no") warnings.push("update-initramfs.conf says update_initramfs=no; the images are rebuilt anyway (-c)");
+      for (const k of built) {
         const img = imagePathFor(ctx, k);
         const exists = await view.exists(img);
         // -t: take over an image update-initramfs did not make itself (no sha1 state for it)
@@ -170,7 +200,7 @@ export async function planInitrd(ctx: FixupContext): Promise<StepPlan> {
         // update-initramfs keeps the old image as <image>.dpkg-bak while it builds <image>.new
         // (mkinitramfs creates it first thing), then renames and removes them: a build killed
         // half-way leaves both, and a rollback must remove them
-        changes.push({ action: "exec", argv, produces: [img, `${img}.new`, `${img}.dpkg-bak`], timeoutMs: BUILD_TIMEOUT_MS, reason: reasonFor(k) });
+        changes.push({ action: "exec", argv, produces: [img, `${img}.new`, `${img}.dpkg-bak`], timeoutMs: BUILD_TIMEOUT_MS, parallel: PARALLEL_BUILDS, reason: reasonFor(k) });
       }
       if (dep) changes.push({ action: "remove", path: ITOOLS_TEMP_CONF, reason: "the guest keeps its own MODULES=dep for later rebuilds on the target" });
       break;

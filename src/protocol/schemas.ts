@@ -87,6 +87,12 @@ export const FixupOptions = z.strictObject({
   requireTools: z.boolean().optional(),
   /** Install the first-boot verification (default true; only with installStage2). */
   verifyFirstBoot: z.boolean().optional(),
+  /**
+   * true: rebuild every initramfs with the guest's own tool. Default false: an image that
+   * already holds the target drivers is kept, and an initramfs-tools image that lacks only
+   * files (drivers, module indexes, the NIC pins) is completed by one more archive.
+   */
+  rebuildInitramfs: z.boolean().optional(),
 });
 
 /** NIC models the target VM may have (the manager's spec uses the same list). */

@@ -23,6 +23,15 @@ test("deb12-itools: a SIGKILL at every change boundary before the rebuild and mi
   assert.deepEqual(failed, []);
 });
 
+// the image completed by one more archive instead of the rebuild: CI kills at a seeded sample of
+// boundaries that always holds the image's write and the change before it (every boundary
+// with OSAM_CRASH_FULL=1: 61 crash points, 15 min on a loaded machine)
+test("deb12-itools, initramfs completed by an archive: a SIGKILL at change boundaries, the image's write among them; re-runs converge, rollback restores the original", { timeout: 45 * 60_000 }, async () => {
+  assertRoot();
+  const { failed } = await familySweep(FAMILIES.itoolsAppend, { boundaries: 8, midRebuildKill: false });
+  assert.deepEqual(failed, []);
+});
+
 /**
  * Agent mode on the guest's boot disk: the original tree and boot area (the MBR and the gap
  * before the first partition; sfdisk's fresh disk has no boot code yet), then `body`, then

@@ -28,7 +28,7 @@ test("deb12-itools on a loop disk: openGuest mounts it; fstab, grub.cfg by UUID;
     await execa("mkfs.ext4", ["-q", "-F", "-d", rootfs, disk.part(1)]);
     process.stderr.write(`agent-disk: mkfs.ext4 -d of the tree took ${Date.now() - t0} ms\n`);
     const uuid = (await execa("blkid", ["-p", "-s", "UUID", "-o", "value", disk.part(1)])).stdout.trim();
-    const inputs = inputsFor({ disks: [{ source: "/dev/vda", unit: 0, device: disk.device, boot: true }] });
+    const inputs = inputsFor({ disks: [{ source: "/dev/vda", unit: 0, device: disk.device, boot: true }], rebuildInitramfs: true });
     const log = new Logger({ keep: true });
     const mountBase = join(dir, "mnt");
     const t1 = Date.now();
@@ -82,7 +82,7 @@ test("GPT with a BIOS boot partition: grub-install embeds core.img there; rollba
       return realDisks.read(disk.device, [[0, 440], [biosStart, 1 << 20]]);
     };
     const before = area();
-    const inputs = inputsFor({ disks: [{ source: "/dev/vda", unit: 0, device: disk.device, boot: true }] });
+    const inputs = inputsFor({ disks: [{ source: "/dev/vda", unit: 0, device: disk.device, boot: true }], rebuildInitramfs: true });
     const log = new Logger({ keep: true });
     const g = await openGuest(inputs, log, { mountBase: join(dir, "mnt") });
     try {

@@ -13,13 +13,14 @@ export function assertRoot(): void {
   if (process.getuid?.() !== 0) throw new Error("the storage integration tests need root (chroot, mounts, loop devices); run them as root");
 }
 
-export function inputsFor(opts: { firmware?: "bios" | "uefi"; disks?: { source: string; unit: number; device?: string; boot?: boolean }[]; root?: string } = {}): Inputs {
+export function inputsFor(opts: { firmware?: "bios" | "uefi"; disks?: { source: string; unit: number; device?: string; boot?: boolean }[]; root?: string; rebuildInitramfs?: boolean } = {}): Inputs {
   const fw = opts.firmware ?? "bios";
   return {
     system: SystemConfiguration.parse({
       migrationId: "storage-it",
       source: { hypervisor: "kvm", firmware: fw, ...(opts.root ? { root: opts.root } : {}) },
       target: { firmware: fw, scsiController: "pvscsi", nicModel: "vmxnet3" },
+      ...(opts.rebuildInitramfs ? { options: { rebuildInitramfs: true } } : {}),
     }),
     disks: ReplicaDiskMap.parse({
       disks: (opts.disks ?? [{ source: "/dev/vda", unit: 0, boot: true }]).map((d) => ({

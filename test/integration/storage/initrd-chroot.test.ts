@@ -41,7 +41,7 @@ for (const c of CASES) {
         const devices = devicesFromFstab(root);
         assert.ok(devices.length >= 1, "the image's fstab names no /dev/vdXN");
         const t0 = Date.now();
-        const { result, log } = await applyStorage(root, inputsFor({ firmware: c.firmware }), devices, ["preflight", "stale-caches", "device-refs", "initrd"]);
+        const { result, log } = await applyStorage(root, inputsFor({ firmware: c.firmware, rebuildInitramfs: true }), devices, ["preflight", "stale-caches", "device-refs", "initrd"]);
         const ms = Date.now() - t0;
         assert.equal(result.status, "succeeded", `${result.message}\n${log.lines.slice(-30).join("\n")}`);
         process.stderr.write(`${c.variant}: storage steps with the initramfs rebuild took ${ms} ms\n`);

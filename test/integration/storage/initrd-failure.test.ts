@@ -26,7 +26,7 @@ test("deb12-itools: update-initramfs failing in the chroot leaves image and conf
     const fixup = await tempDir("osam-initrd-fail-");
     const release = await bindChrootDirs(root);
     try {
-      writeFileSync(join(fixup, FIXUP_FILES.systemConfiguration), JSON.stringify({ migrationId: "initrd-fail", source: { firmware: "bios" }, target: { firmware: "bios", scsiController: "pvscsi", nicModel: "vmxnet3" } }));
+      writeFileSync(join(fixup, FIXUP_FILES.systemConfiguration), JSON.stringify({ migrationId: "initrd-fail", source: { firmware: "bios" }, target: { firmware: "bios", scsiController: "pvscsi", nicModel: "vmxnet3" }, options: { rebuildInitramfs: true } }));
       writeFileSync(join(fixup, FIXUP_FILES.replicaDiskMap), JSON.stringify({ disks: [{ source: { device: "/dev/vda" }, target: { controller: "scsi0", unit: 0 }, boot: true }] }));
       writeFileSync(join(fixup, FIXUP_FILES.networkInterfaceMap), JSON.stringify({ interfaces: [] }));
       const code = await runAgent({ fixupDir: fixup, root, noWait: true, only: ["preflight", "stale-caches", "device-refs", "initrd", "bootloader"] });

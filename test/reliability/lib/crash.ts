@@ -22,25 +22,44 @@ export interface Family {
   regenerated: Regenerated[];
   /** What rollback cannot give back byte for byte (compared by presence only); empty is the aim. */
   afterRollback: Regenerated[];
+  /** How stage 1 brings the initramfs up to date: the guest's own rebuild (default), or one more archive. */
+  initrd?: "rebuild" | "append";
 }
 
 const JOURNAL_FILE: Regenerated = { pattern: new RegExp(`^${GUEST_JOURNAL.slice(1).replace(/\./g, "\\.")}$`), why: "the journal records the run's start time" };
 const INITRD: Regenerated = { pattern: /^boot\/initrd\.img-[^/]+$/, why: "the initramfs archive carries build timestamps" };
 
-const system = (id: string, uuid: string, devices: { device: string; uuid: string; fsType: string; mountpoint?: string }[] = [{ device: "/dev/vda1", uuid, fsType: "ext4", mountpoint: "/" }]) => ({
+// the guest's own rebuild, whatever the image holds: the sweeps kill it in the middle (the
+// itools-append family covers the image completed by one more archive instead)
+const system = (id: string, uuid: string, devices: { device: string; uuid: string; fsType: string; mountpoint?: string }[] = [{ device: "/dev/vda1", uuid, fsType: "ext4", mountpoint: "/" }], rebuildInitramfs = true) => ({
   migrationId: id,
   source: { hypervisor: "kvm", firmware: "bios", blockDevices: devices },
   target: { firmware: "bios", scsiController: "pvscsi", nicModel: "vmxnet3" },
+  options: { rebuildInitramfs },
 });
 const oneDisk = { disks: [{ source: { device: "/dev/vda" }, target: { controller: "scsi0", unit: 0 }, boot: true }] };
 
-export const FAMILIES: Record<"itools" | "dracut" | "netplan", Family> = {
+export const FAMILIES: Record<"itools" | "itoolsAppend" | "dracut" | "netplan", Family> = {
   // Debian/initramfs-tools, ifupdown
   itools: {
     name: "itools",
     variant: "deb12-itools",
     maps: (uuid) => ({
       system: system("crash-itools", uuid),
+      disks: oneDisk,
+      network: { interfaces: [{ sourceMac: "52:54:00:12:34:56", sourceName: "ens3", targetMac: "00:50:56:aa:00:01" }] },
+    }),
+    regenerated: [JOURNAL_FILE, INITRD],
+    afterRollback: [],
+  },
+  // the same guest, its initramfs completed by one more archive (initrd/append.ts): the new
+  // image is one atomic write among the changes, with no rebuild to kill
+  itoolsAppend: {
+    name: "itools-append",
+    variant: "deb12-itools",
+    initrd: "append",
+    maps: (uuid) => ({
+      system: system("crash-itools-append", uuid, undefined, false),
       disks: oneDisk,
       network: { interfaces: [{ sourceMac: "52:54:00:12:34:56", sourceName: "ens3", targetMac: "00:50:56:aa:00:01" }] },
     }),
@@ -117,7 +136,8 @@ export async function reference(f: Family): Promise<Reference> {
     const expected = await fingerprint(root, f.variant, f.regenerated);
     const done = doneEntries(root);
     assert.ok(done.length >= 5, `only ${done.length} changes`);
-    assert.ok(done.some((d) => /^initrd exec/.test(d)), `no initramfs rebuild among the changes: ${done.join(", ")}`);
+    if (f.initrd === "append") assert.ok(done.some((d) => /^initrd write \/boot\/initrd\.img-/.test(d)) && !done.some((d) => /^initrd exec/.test(d)), `the initramfs was not completed by an archive: ${done.join(", ")}`);
+    else assert.ok(done.some((d) => /^initrd exec/.test(d)), `no initramfs rebuild among the changes: ${done.join(", ")}`);
     const rb = await rollback(root);
     assert.equal(rb.code, 0, explain(rb));
     assert.deepEqual(diffPrints(original, await fingerprint(root, f.variant, f.afterRollback)), [], `${f.name}: rollback after the uninterrupted run`);
@@ -187,10 +207,10 @@ export async function sweep(ref: Reference, points: CrashPoint[], workers: numbe
   return { survived, failed };
 }
 
-/** The number of the change that runs the initramfs rebuild. */
+/** The number of the change that rebuilds the initramfs (or writes it completed by an archive). */
 function rebuildChange(ref: Reference): number {
-  const n = ref.done.findIndex((d) => /^initrd exec/.test(d)) + 1;
-  if (n < 2) throw new Error(`${ref.family.name}: the uninterrupted run has no initramfs rebuild after a change: ${ref.done.join("; ")}`);
+  const n = ref.done.findIndex((d) => (ref.family.initrd === "append" ? /^initrd write \/boot\/initrd/ : /^initrd exec/).test(d)) + 1;
+  if (n < 2) throw new Error(`${ref.family.name}: the uninterrupted run has no initramfs change after a change: ${ref.done.join("; ")}`);
   return n;
 }
 
@@ -199,15 +219,19 @@ export function beforeRebuild(ref: Reference): number[] {
   return Array.from({ length: rebuildChange(ref) - 1 }, (_, i) => i + 1);
 }
 
-/** A seeded choice of k boundaries before the initramfs rebuild. */
+/** A seeded choice of k boundaries: before the initramfs rebuild, or anywhere when the image is completed by an archive. */
 export function sampleBoundaries(ref: Reference, k: number, seed: number): number[] {
   const rnd = prng(seed);
   // before the rebuild: a kill there costs no rebuild of its own (the chain's mid-rebuild kill
-  // and its last re-run cover the rebuild), and the sample always ends with the last change
-  // before it, where the new configuration is complete and the old image still in place
+  // and its last re-run cover the rebuild), and the sample always holds the last change
+  // before it, where the new configuration is complete and the old image still in place. An
+  // image completed by an archive costs no rebuild anywhere: the sample then spans every
+  // boundary and always holds the image's own write
   const rebuild = rebuildChange(ref);
-  const picked = new Set<number>([rebuild - 1]);
-  while (picked.size < Math.min(k, rebuild - 1)) picked.add(1 + Math.floor(rnd() * (rebuild - 1)));
+  const append = ref.family.initrd === "append";
+  const pool = append ? ref.done.length : rebuild - 1;
+  const picked = new Set<number>([rebuild - 1, ...(append ? [rebuild] : [])]);
+  while (picked.size < Math.min(k, pool)) picked.add(1 + Math.floor(rnd() * pool));
   return [...picked].sort((x, y) => x - y);
 }
 
@@ -324,15 +348,13 @@ export async function familySweep(f: Family, scope: SweepScope): Promise<{ survi
   const all = ref.done.map((_, i) => i + 1);
   const ns = FULL ? all : scope.boundaries === "before-rebuild" ? beforeRebuild(ref) : sampleBoundaries(ref, scope.boundaries, SEED);
   say(`boundaries in the chain: ${ns.join(", ")} of ${all.length}${typeof scope.boundaries === "number" && !FULL ? ` (seed ${SEED})` : ""}`);
-  const mid: MidRebuildKill | undefined = FULL || scope.midRebuildKill ? { phase: "writing", delayMs: 200 + (SEED % 7) * 100 } : undefined;
+  const rebuilds = f.initrd !== "append";
+  const mid: MidRebuildKill | undefined = rebuilds && (FULL || scope.midRebuildKill) ? { phase: "writing", delayMs: 200 + (SEED % 7) * 100 } : undefined;
   const chain = await chainSweep(ref, ns, mid, say);
   let strict = { survived: [] as string[], failed: [] as string[] };
   if (FULL) {
-    const points: CrashPoint[] = [
-      { kind: "rebuild", kill: { phase: "tool", delayMs: 1000 + (SEED % 5) * 1000 } },
-      { kind: "rebuild", kill: { phase: "tool", delayMs: 1000 + (SEED % 5) * 1000 }, rollbackOnly: true },
-      ...all.map((n): CrashPoint => ({ kind: "change", n })),
-    ];
+    const kill: MidRebuildKill = { phase: "tool", delayMs: 1000 + (SEED % 5) * 1000 };
+    const points: CrashPoint[] = [...(rebuilds ? [{ kind: "rebuild", kill } as const, { kind: "rebuild", kill, rollbackOnly: true } as const] : []), ...all.map((n): CrashPoint => ({ kind: "change", n }))];
     strict = await sweep(ref, points, 2, say);
   }
   const survived = chain.rolledBack.length + chain.recovered.length + strict.survived.length;

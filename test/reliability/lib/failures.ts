@@ -90,6 +90,8 @@ export const INPUTS = (variant: Variant, opts: { bootDevice?: string } = {}) => 
     migrationId: `toolfail-${variant}`,
     source: { hypervisor: "kvm", firmware: "bios", blockDevices: variant === "deb12-dracut-lvm" ? [{ device: "/dev/vda1", uuid: "6f1c2b7e-0d4a-4c55-9a0e-2b8f3d1e4c21", fsType: "ext4", mountpoint: "/boot" }] : [] },
     target: { firmware: "bios", scsiController: "pvscsi", nicModel: "vmxnet3" },
+    // the guest's own tools are what fails here: never an image completed by an archive instead
+    options: { rebuildInitramfs: true },
   },
   disks: { disks: [{ source: { device: "/dev/vda" }, target: { controller: "scsi0", unit: 0, ...(opts.bootDevice ? { device: opts.bootDevice } : {}) }, boot: true }] },
   network: { interfaces: [{ sourceMac: "52:54:00:12:34:56", sourceName: "ens3", targetMac: "00:50:56:aa:00:01" }] },

@@ -352,7 +352,10 @@ for (const shell of SHELLS) {
       await writeFile(join(data, VERIFY_FILES.expect), HEALTHY_EXPECT.join("\n") + "\n");
       await writeFile(join(dir, "v.sh"), verifyScript());
       const p = execa(shell[0]!, [...shell.slice(1), join(dir, "v.sh")], { reject: false, extendEnv: false, env: fakeGuestEnv(guest, { OSAM_VERIFY_DATA: data, OSAM_CONSOLE: join(dir, "console"), OSAM_LOG: join(dir, "log"), OSAM_VERIFY_SETTLE: "30" }) });
-      await new Promise((res) => setTimeout(res, 1500));
+      // the signal must come while it waits: once its log says so (a fixed delay was too
+      // short for a machine loaded with two emulated guests)
+      const waiting = () => existsSync(join(dir, "log")) && /first boot in the restored target/.test(readFileSync(join(dir, "log"), "utf8"));
+      for (const t0 = Date.now(); !waiting() && Date.now() - t0 < 20_000; ) await new Promise((res) => setTimeout(res, 100));
       p.kill("SIGTERM");
       const r = await p;
       assert.equal(r.exitCode, 0, "stopped by systemd's timeout: still exit status 0");

@@ -255,7 +255,9 @@ test("plan: an image that already holds the drivers is kept (a note says why), t
     assert.deepEqual(execs.map((c) => c.action === "exec" && c.argv.join(" ")), [`update-initramfs -u -t -k ${V2}`]);
     assert.deepEqual(p.notes, [`/boot/initrd.img-${V} kept as it is: it already holds 4 target driver(s) with their dependencies and no stale root, resume or crypt reference`]);
     assert.ok(p.changes.some((c) => c.action === "write" && c.path === ITOOLS_MODULES), "the guest's config still gets the driver list");
-    assert.ok(mixed.log.lines.some((l) => l.includes(`initrd.img-${V2}: rebuilt, it lacks vmw_pvscsi`)), "the rebuild's reason is logged");
+    assert.ok(mixed.log.lines.some((l) => l.includes(`initrd.img-${V2}: not kept, it lacks vmw_pvscsi`)), "why it is not kept is logged");
+    // the guest's kernel has no vmw_pvscsi.ko file to add (append.ts): rebuilt, and the log says why
+    assert.ok(mixed.log.lines.some((l) => l.includes(`initrd.img-${V2}: rebuilt, nothing to append to: the guest's /lib/modules/${V2}/kernel/drivers/vmw_pvscsi.ko cannot be read`)), mixed.log.lines.join("\n"));
   } finally {
     mixed.cleanup();
   }
@@ -267,13 +269,16 @@ test("plan: an image that already holds the drivers is kept (a note says why), t
   } finally {
     both.cleanup();
   }
-  // a guest configured host-only (MODULES=dep) had its images sized for the source: rebuilt
+  // a guest configured host-only (MODULES=dep) had its images sized for the source: not kept;
+  // the one holding every driver gets the listed drivers' conf/modules appended (append.ts),
+  // the other (no modules.dep for its kernel) is rebuilt
   const dep = await context(files(generic, "dep"));
   try {
     const p = await planInitrd(dep);
-    assert.equal(p.changes.filter((c) => c.action === "exec").length, 2);
+    assert.deepEqual(p.changes.filter((c) => c.action === "exec").map((c) => c.action === "exec" && c.argv.join(" ")), [`update-initramfs -u -t -k ${V2}`]);
+    assert.ok(p.changes.some((c) => c.action === "write" && c.path === `/boot/initrd.img-${V}`), "completed by one more archive");
     assert.ok(p.changes.some((c) => c.action === "write" && c.path === ITOOLS_TEMP_CONF), "built generic in a chroot");
-    assert.equal(p.notes, undefined);
+    assert.match(p.notes?.join("\n") ?? "", /^\/boot\/initrd\.img-6\.1\.0-27-amd64 completed by one more archive instead of a rebuild: conf\/modules with the listed drivers/);
   } finally {
     dep.cleanup();
   }
@@ -337,13 +342,19 @@ test("namedNics counts NICs, not rules: the pins stage 1 writes are three rules 
   assert.equal(namedNics('# NAME="x"\nSUBSYSTEM=="net", KERNEL=="eth*", NAME="lan0"\nSUBSYSTEM=="net", ATTR{address}=="AA:bb:cc:dd:ee:ff", NAME="eth0"\n'), 2);
 });
 
-test("e2e check: a generic-initramfs variant must keep its image with a note; the others rebuild", () => {
-  const kept = { changes: [{ action: "write" }], notes: [`/boot/initrd.img-${V} kept as it is: it already holds 11 target driver(s)`] };
-  const rebuilt = { changes: [{ action: "write" }, { action: "exec" }] };
+test("e2e check: a generic initramfs must be kept with a note, a host-only initramfs-tools one completed by an archive, dracut's rebuilt", () => {
+  const kept = { changes: [{ action: "write", path: "/etc/initramfs-tools/modules" }], notes: [`/boot/initrd.img-${V} kept as it is: it already holds 11 target driver(s)`] };
+  const rebuilt = { changes: [{ action: "write", path: "/etc/initramfs-tools/modules" }, { action: "exec" }] };
+  const appended = { changes: [{ action: "write", path: "/etc/initramfs-tools/modules" }, { action: "write", path: `/boot/initrd.img-${V}` }], notes: [`/boot/initrd.img-${V} completed by one more archive instead of a rebuild: 15 module(s)`] };
   assert.equal(initramfsVerdictProblem("deb12-generic", kept), undefined);
   assert.match(initramfsVerdictProblem("deb12-generic", rebuilt)!, /was rebuilt \(1 command\(s\)\)/);
+  assert.match(initramfsVerdictProblem("deb12-generic", appended)!, /was rewritten instead of kept/);
   assert.match(initramfsVerdictProblem("deb12-generic", { changes: [] })!, /no note says/);
-  assert.equal(initramfsVerdictProblem("deb12-itools", rebuilt), undefined);
-  assert.match(initramfsVerdictProblem("deb12-itools", kept)!, /was not rebuilt/);
+  assert.equal(initramfsVerdictProblem("deb12-itools", appended), undefined);
+  assert.match(initramfsVerdictProblem("deb12-itools", rebuilt)!, /was rebuilt \(1 command\(s\)\) instead of completed/);
+  assert.match(initramfsVerdictProblem("deb12-itools", kept)!, /was not completed by an archive/);
+  assert.match(initramfsVerdictProblem("deb12-itools", { changes: appended.changes })!, /was not completed by an archive/, "no note");
+  assert.equal(initramfsVerdictProblem("deb12-dracut-lvm", rebuilt), undefined);
+  assert.match(initramfsVerdictProblem("deb12-dracut-lvm", kept)!, /was not rebuilt/);
   assert.match(initramfsVerdictProblem("deb12-itools", undefined)!, /no initrd step/);
 });
