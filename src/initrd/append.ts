@@ -18,13 +18,13 @@ import { gzipSync } from "node:zlib";
 import type { FixupContext } from "../fixups/types.ts";
 import { cpioPath, writeNewc, type NewcFile } from "./cpio.ts";
 import { normModule } from "./drivers.ts";
+import { MODULE_FILE, moduleNameOf } from "./modules.ts";
 import { currentReferences, imageReferences, isReferenceFile, judgeImage, modulesDirOf, parseModulesDep, readInitramfs, resolveInImage, staleReference, UnreadableImage, type ImageContents } from "./image.ts";
 import { isItoolsCopy, itoolsCopies } from "./itools-copies.ts";
 
 /** The image's own modules are read whole to give depmod the union; a generic image's are a few hundred MB at most. */
 const MAX_MODULE = 64 << 20;
 const DEPMOD_TIMEOUT_MS = 120_000;
-const MODULE_FILE = /\.ko(\.(xz|gz|zst))?$/;
 /** Inputs of depmod that it does not write: copied in, and left out of the added archive. */
 const DEPMOD_INPUTS = ["modules.order", "modules.builtin", "modules.builtin.modinfo"];
 
@@ -39,15 +39,14 @@ export interface AppendRequest {
   listed: string[];
 }
 
-const moduleName = (path: string) => normModule(posix.basename(path).replace(MODULE_FILE, ""));
-
 /** softdep lines of a modules.softdep: module -> the modules it wants loaded before or after it. */
 export function parseSoftdeps(text: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const line of text.split("\n")) {
     const t = line.trim().split(/\s+/);
     if (t[0] !== "softdep" || !t[1]) continue;
-    out.set(normModule(t[1]), [...(out.get(normModule(t[1])) ?? []), ...t.slice(2).filter((x) => x !== "pre:" && x !== "post:").map(normModule)]);
+    const m = normModule(t[1]);
+    out.set(m, [...(out.get(m) ?? []), ...t.slice(2).filter((x) => x !== "pre:" && x !== "post:").map(normModule)]);
   }
   return out;
 }
@@ -69,7 +68,7 @@ export function moduleClosure(names: string[], dep: Map<string, { path: string; 
     if (!d) continue;
     for (const p of [d.path, ...d.deps]) {
       out.add(p);
-      work.push(moduleName(p));
+      work.push(moduleNameOf(p));
     }
     work.push(...(softdeps.get(n) ?? []));
   }
@@ -96,7 +95,7 @@ async function guestModules(ctx: FixupContext, version: string) {
     const dir = posix.join(base, version);
     const dep = await ctx.view.readText(posix.join(dir, "modules.dep"));
     if (dep === undefined) continue;
-    const builtin = new Set(((await ctx.view.readText(posix.join(dir, "modules.builtin"))) ?? "").split("\n").filter(Boolean).map(moduleName));
+    const builtin = new Set(((await ctx.view.readText(posix.join(dir, "modules.builtin"))) ?? "").split("\n").filter(Boolean).map(moduleNameOf));
     return { dir, dep: parseModulesDep(dep), softdeps: parseSoftdeps((await ctx.view.readText(posix.join(dir, "modules.softdep"))) ?? ""), builtin };
   }
   return undefined;
@@ -186,11 +185,11 @@ export async function appendVerdict(ctx: FixupContext, req: AppendRequest): Prom
     if (!data) return { append: false, why: `its ${name} is too large to read (${e.size} bytes)` };
     own.set(name.slice(dir.length + 1), data);
   }
-  const ownNames = new Set([...own.keys()].map(moduleName));
+  const ownNames = new Set([...own.keys()].map(moduleNameOf));
   const wanted = [...req.modules, ...req.listed.map((l) => l.trim().split(/\s+/)[0]!)].filter((m) => m && !guest.builtin.has(normModule(m)));
   const added = new Map<string, Buffer>();
   for (const rel of moduleClosure(wanted, guest.dep, guest.softdeps)) {
-    if (ownNames.has(moduleName(rel))) continue;
+    if (ownNames.has(moduleNameOf(rel))) continue;
     const data = await view.readBytes(posix.join(guest.dir, rel));
     if (!data) return { append: false, why: `the guest's ${posix.join(guest.dir, rel)} cannot be read` };
     added.set(rel, data);
@@ -199,7 +198,7 @@ export async function appendVerdict(ctx: FixupContext, req: AppendRequest): Prom
   // loads by itself only with in-kernel decompression (kmod then hands it over compressed)
   const packed = [...added.keys()].filter((rel) => !rel.endsWith(".ko"));
   if (packed.length && !/^CONFIG_MODULE_DECOMPRESS=y$/m.test((await view.readText(`/boot/config-${req.version}`)) ?? "")) {
-    return { append: false, why: `its kernel cannot load the compressed ${packed.map(moduleName).join(", ")} by itself (no CONFIG_MODULE_DECOMPRESS=y in /boot/config-${req.version})` };
+    return { append: false, why: `its kernel cannot load the compressed ${packed.map(moduleNameOf).join(", ")} by itself (no CONFIG_MODULE_DECOMPRESS=y in /boot/config-${req.version})` };
   }
   const moduleList = mergeModuleList(img.files.get("conf/modules")?.toString("utf8"), req.listed);
   if (!added.size && !copies.put.size && moduleList === undefined) return { append: false, why: "it lacks nothing that adding files can give it" };
@@ -235,7 +234,7 @@ export async function appendVerdict(ctx: FixupContext, req: AppendRequest): Prom
   for (const [n, data] of files) if (!after.files.get(n)?.equals(data)) return { append: false, why: `the added archive's ${n} does not read back` };
 
   const parts = [
-    added.size ? `${added.size} module(s) (${[...added.keys()].map(moduleName).join(", ")}) with module indexes regenerated for the union` : "",
+    added.size ? `${added.size} module(s) (${[...added.keys()].map(moduleNameOf).join(", ")}) with module indexes regenerated for the union` : "",
     copies.put.size ? `the guest's current ${[...copies.put.keys()].join(", ")}` : "",
     moduleList !== undefined ? "conf/modules with the listed drivers" : "",
   ].filter(Boolean);

@@ -19,6 +19,7 @@ import type { FixupContext } from "../fixups/types.ts";
 import type { KnownDevice } from "../guest/devices.ts";
 import { PERSISTENT_NET } from "../network/pin.ts";
 import { normModule } from "./drivers.ts";
+import { moduleNameOf } from "./modules.ts";
 import { CpioReader, cpioPath, type CpioKind } from "./cpio.ts";
 import { MDADM_CONFS } from "../fixups/mdadm.ts";
 import { isItoolsCopy, itoolsCopies } from "./itools-copies.ts";
@@ -349,12 +350,11 @@ export interface ImageVerdict {
 
 export function parseModulesDep(text: string): Map<string, { path: string; deps: string[] }> {
   const out = new Map<string, { path: string; deps: string[] }>();
-  const name = (p: string) => normModule(posix.basename(p).replace(/\.ko(\.(xz|gz|zst))?$/, ""));
   for (const line of text.split("\n")) {
     const i = line.indexOf(":");
     if (i <= 0) continue;
     const path = line.slice(0, i).trim();
-    out.set(name(path), { path, deps: line.slice(i + 1).trim().split(/\s+/).filter(Boolean) });
+    out.set(moduleNameOf(path), { path, deps: line.slice(i + 1).trim().split(/\s+/).filter(Boolean) });
   }
   return out;
 }
@@ -371,7 +371,7 @@ export function judgeImage(img: ImageContents, version: string, modules: string[
     (img.files.get(`${dir}/modules.builtin`)?.toString("utf8") ?? "")
       .split("\n")
       .filter(Boolean)
-      .map((p) => normModule(posix.basename(p).replace(/\.ko$/, ""))),
+      .map(moduleNameOf),
   );
   const has = (p: string) => img.entries.get(posix.join(dir, p.replace(/^\/(usr\/)?lib\/modules\/[^/]+\//, "")))?.kind === "file";
   const missing: string[] = [];

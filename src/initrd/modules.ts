@@ -10,6 +10,14 @@ export function normModule(name: string): string {
   return name.replace(/-/g, "_");
 }
 
+/** A kernel module's file: .ko, or .ko compressed (xz, gz, zst). */
+export const MODULE_FILE = /\.ko(\.(xz|gz|zst))?$/;
+
+/** The module a file holds, as modprobe names it: kernel/fs/ext4/ext4.ko.xz is ext4. */
+export function moduleNameOf(path: string): string {
+  return normModule(posix.basename(path.trim()).replace(MODULE_FILE, ""));
+}
+
 /** The modules a kernel has (loadable or built in), or undefined when its modules dir cannot tell. */
 export async function kernelModules(view: GuestView, version: string): Promise<Set<string> | undefined> {
   for (const base of ["/lib/modules", "/usr/lib/modules"]) {
@@ -19,8 +27,7 @@ export async function kernelModules(view: GuestView, version: string): Promise<S
     if (dep === undefined && builtin === undefined) continue;
     const set = new Set<string>();
     const add = (path: string) => {
-      const m = /([^/]+)\.ko(?:\.(?:xz|gz|zst))?$/.exec(path.trim());
-      if (m) set.add(normModule(m[1]!));
+      if (MODULE_FILE.test(path.trim())) set.add(moduleNameOf(path));
     };
     for (const line of (dep ?? "").split("\n")) {
       const i = line.indexOf(":");
