@@ -156,6 +156,9 @@ async function planBiosInstall(ctx: FixupContext, changes: Change[], warnings: s
       action: "exec",
       argv: [posix.basename(install), "--target=i386-pc", dev.target],
       produces,
+      // grub-install cleans the platform directory and fills it again (grub_install_copy_files):
+      // one rename backs up its hundreds of files instead of a copy of each
+      rewritesDirs: [`${grubDir}/i386-pc`],
       bootArea: dev.target,
       timeoutMs: MKCONFIG_TIMEOUT_MS,
       reason: `reinstall GRUB's BIOS boot code on ${what} at scsi0:${unit} (${dev.target} here; its boot code and embedding area are backed up first)${i ? ": /boot is on md RAID, so every member disk can boot" : ""}`,

@@ -12,6 +12,12 @@ export type Change =
       reason: string;
       /** Guest files the command creates or rewrites: backed up first, restored if it fails. */
       produces?: string[];
+      /**
+       * Directories among the outputs that the command rewrites as a whole (grub-install's
+       * platform directory): each is backed up by moving it into the backup tree in one rename,
+       * where the backup tree is on its file system, instead of file by file.
+       */
+      rewritesDirs?: string[];
       /** A host block device whose boot code the command writes (grub-install): backed up first. */
       bootArea?: string;
       timeoutMs?: number;

@@ -16,6 +16,12 @@ export type JournalEntry =
   | { t: "orig"; path: string; kind: "absent" }
   | { t: "orig"; path: string; kind: "file"; backup: string; mode: number; uid: number; gid: number; atimeMs?: number; mtimeMs?: number; links?: HardLinks }
   | { t: "orig"; path: string; kind: "symlink"; target: string }
+  /**
+   * A directory a command rewrites as a whole, moved into the backup tree in one rename (the
+   * entry is written first: a crash before the rename leaves the directory where it was, and
+   * no backup). Rollback removes what is at `path` now and renames the backup back.
+   */
+  | { t: "orig"; path: string; kind: "dir"; backup: string; mode: number; uid: number; gid: number; atimeMs: number; mtimeMs: number }
   /** Bytes outside any file system a command writes (grub-install's boot code), by host device. */
   | { t: "disk"; device: string; size: number; ranges: Range[]; identity: string; backup: string }
   | { t: "step"; name: string }
@@ -63,6 +69,8 @@ export class Journal {
   readonly guest: GuestRoot;
   entries: JournalEntry[] = [];
   private readonly originals = new Set<string>();
+  /** Directories moved into the backup tree whole: what is under them has its original there. */
+  private readonly movedDirs = new Set<string>();
   private hostFile = "";
   /** What the last rollback could not put back, and why. */
   readonly unrestored: string[] = [];
@@ -91,6 +99,7 @@ export class Journal {
         }
       }
       for (const e of j.entries) if (e.t === "orig") j.originals.add(e.path);
+      for (const e of j.entries) if (e.t === "orig" && e.kind === "dir") j.movedDirs.add(e.path);
       for (const e of j.entries) if (e.t === "disk") j.originals.add(diskKey(e.device));
     }
     return j;
@@ -112,6 +121,7 @@ export class Journal {
     this.hostFile = posix.join(await this.guest.hostPath(GUEST_DATA_DIR), posix.basename(GUEST_JOURNAL));
     this.entries = [];
     this.originals.clear();
+    this.movedDirs.clear();
     // O_NOFOLLOW: the journal is ours; a link planted in its place must not redirect it
     closeSync(openSync(this.hostFile, C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW, 0o600));
     this.append({ t: "run", startedAt: new Date().toISOString(), version });
@@ -119,11 +129,19 @@ export class Journal {
   }
 
   append(...es: JournalEntry[]): void {
+    this.appendEntries(es, true);
+  }
+
+  /**
+   * Appends entries, flushed to disk unless durable is false: an entry that only records
+   * progress ("done") needs no flush of its own; the next flushed one carries it.
+   */
+  appendEntries(es: JournalEntry[], durable: boolean): void {
     if (!es.length) return;
     const fd = openSync(this.hostFile, C.O_WRONLY | C.O_APPEND | C.O_NOFOLLOW);
     try {
       appendFileSync(fd, es.map((e) => JSON.stringify(e) + "\n").join(""));
-      fsyncSync(fd);
+      if (durable) fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
@@ -140,7 +158,7 @@ export class Journal {
    * per run: a later change to the same path must not replace the true original.
    */
   async saveOriginal(path: string): Promise<void> {
-    if (this.originals.has(path)) return;
+    if (this.saved(path)) return;
     assertNotJournal(path);
     await this.saveOriginalUnchecked(path);
   }
@@ -165,7 +183,7 @@ export class Journal {
       entries.length = written.length = done.length = 0;
     };
     for (const path of new Set(paths)) {
-      if (this.originals.has(path) || done.includes(path)) continue;
+      if (this.saved(path) || done.includes(path)) continue;
       assertNotJournal(path);
       const st = await this.guest.lstat(path);
       if (st?.isFile() && hasOtherNames(st)) {
@@ -181,6 +199,48 @@ export class Journal {
       done.push(path);
     }
     await flush();
+  }
+
+  /** Whether the original of a path is saved: its own, or a directory above it moved whole. */
+  private saved(path: string): boolean {
+    return this.originals.has(path) || this.movedWhole(posix.dirname(path));
+  }
+
+  /** Whether this directory, or one above it, was moved into the backup tree whole. */
+  private movedWhole(dir: string): boolean {
+    for (let d = dir; d !== "/" && d !== "."; d = posix.dirname(d)) if (this.movedDirs.has(d)) return true;
+    return false;
+  }
+
+  /**
+   * Saves a directory that a command rewrites as a whole (grub-install's platform directory:
+   * hundreds of files) by moving it into the backup tree in one rename, where a file's backup
+   * would be, and leaves an empty directory with its mode and owner for the command to fill.
+   * Returns false, having changed nothing, where its files are to be saved one by one
+   * instead: it is no directory here (absent, or a link), an original under it is already
+   * saved on its own, something is already where its backup goes, or the backup tree is on
+   * another file system (a separate /boot).
+   */
+  async moveDirAside(dir: string): Promise<boolean> {
+    if (this.movedWhole(dir)) return true;
+    if (this.originals.has(dir)) return false;
+    assertNotJournal(dir);
+    const st = await this.guest.lstat(dir);
+    if (!st?.isDirectory()) return false;
+    for (const p of this.originals) if (p.startsWith(dir + "/")) return false;
+    const backup = backupPathOf(dir);
+    if (await this.guest.lstat(backup)) return false;
+    const parent = posix.dirname(backup);
+    const created = await this.guest.mkdirp(parent, 0o700);
+    if (created.length) this.append({ t: "mkdir", paths: created });
+    if ((await this.guest.lstat(parent))?.dev !== st.dev) return false;
+    const owner = { uid: st.uid, gid: st.gid };
+    this.append({ t: "orig", path: dir, kind: "dir", backup, mode: st.mode & 0o7777, ...owner, atimeMs: st.atimeMs, mtimeMs: st.mtimeMs });
+    this.originals.add(dir);
+    this.movedDirs.add(dir);
+    await this.guest.moveDir(dir, backup);
+    await this.guest.mkdir(dir, st.mode & 0o7777, owner);
+    return true;
   }
 
   private async saveOriginalUnchecked(path: string): Promise<void> {
@@ -270,6 +330,7 @@ export class Journal {
         await this.restore(e);
         restored++;
         this.originals.delete(e.path);
+        if (e.kind === "dir") this.movedDirs.delete(e.path);
         log.info(`rollback: restored ${e.path} (${e.kind === "absent" ? "removed, it did not exist" : e.kind})`);
       } else if (e.t === "disk") {
         const why = await this.restoreBootArea(e);
@@ -317,6 +378,7 @@ export class Journal {
   }
 
   private async restore(e: Extract<JournalEntry, { t: "orig" }>): Promise<void> {
+    if (e.kind === "dir") return this.restoreDir(e);
     const cur = await this.guest.lstat(e.path);
     if (e.kind === "file" && e.links) {
       await this.restoreLinked(e, e.links, cur);
@@ -326,6 +388,17 @@ export class Journal {
       else if (e.kind === "symlink") await this.guest.symlink(e.path, e.target);
     }
     if (e.kind === "file" && e.mtimeMs !== undefined) await this.guest.setTimes(e.path, e.atimeMs ?? e.mtimeMs, e.mtimeMs);
+  }
+
+  /**
+   * Puts a directory moved whole back in its place: what the command wrote there goes first.
+   * No backup: the crash came before the move, and the directory never left.
+   */
+  private async restoreDir(e: Extract<JournalEntry, { t: "orig"; kind: "dir" }>): Promise<void> {
+    if ((await this.guest.lstat(e.backup))?.isDirectory() !== true) return;
+    await this.removeTree(e.path);
+    await this.guest.moveDir(e.backup, e.path);
+    await this.guest.setTimes(e.path, e.atimeMs, e.mtimeMs);
   }
 
   /** Puts a hard-linked file back into its own inode, under this name again if it lost it. */

@@ -154,6 +154,8 @@ export async function runSteps(guest: GuestRoot, steps: FixupStep[], base: BaseC
     }
   }
   let applied = 0;
+  /** Files written without their own flush: a crash before the end is rolled back from their originals. */
+  const written: string[] = [];
   for (const step of steps) {
     const t0 = Date.now();
     const result: StepResult = { name: step.name, status: "unchanged", durationMs: 0, changes: [], warnings: [] };
@@ -180,7 +182,9 @@ export async function runSteps(guest: GuestRoot, steps: FixupStep[], base: BaseC
         const timer = (c: Change): Timer => (phase, fn, what) => timed(opts.clock, phase, fn, { step: step.name, what: what ?? describe(c) });
         const done = async (c: Change, before: Buffer | undefined) => {
           result.changes.push(summarize(c, changeDiff(c, before)));
-          await timed(opts.clock, "journal", async () => journal!.append({ t: "done", step: step.name, action: c.action, ...(c.action === "exec" ? {} : { path: c.path }) }), { step: step.name, what: "done" });
+          // not flushed on its own: rollback does not need it (the originals are journaled before
+          // each change), and the next entry's flush carries it
+          await timed(opts.clock, "journal", async () => journal!.appendEntries([{ t: "done", step: step.name, action: c.action, ...(c.action === "exec" ? {} : { path: c.path }) }], false), { step: step.name, what: "done" });
           progress(step.name, `${describe(c)}: ${c.reason}`);
           opts.afterChange?.(++applied);
         };
@@ -195,7 +199,7 @@ export async function runSteps(guest: GuestRoot, steps: FixupStep[], base: BaseC
           }
           const c = group[0]!;
           const before = await contentBefore(guest, c);
-          if (await applyOne(guest, journal!, c, base, opts.exec, timer(c))) await done(c, before);
+          if (await applyOne(guest, journal!, c, base, opts.exec, timer(c), written)) await done(c, before);
         }
       }
       if (result.status !== "skipped") result.status = result.changes.length ? "changed" : "unchanged";
@@ -228,7 +232,11 @@ export async function runSteps(guest: GuestRoot, steps: FixupStep[], base: BaseC
       log.warn(`${step.name}: ${w}`);
     }
   }
-  journal?.append({ t: "complete", status: "succeeded" });
+  if (journal) {
+    // the files written are made durable once, before the run says it succeeded
+    await timed(opts.clock, "journal", () => guest.syncWritten(written), { what: `flush ${written.length} written file(s)` });
+    journal.append({ t: "complete", status: "succeeded" });
+  }
   return out;
 }
 
@@ -279,7 +287,7 @@ async function missingDirs(guest: GuestRoot, dir: string): Promise<string[]> {
 type Timer = <T>(phase: "backup" | "write" | "exec", fn: () => Promise<T>, what?: string) => Promise<T>;
 
 /** Applies one change; returns false when the guest already has it (nothing done). */
-async function applyOne(guest: GuestRoot, journal: Journal, c: Change, base: BaseContext, exec: ExecRunner | undefined, time: Timer): Promise<boolean> {
+async function applyOne(guest: GuestRoot, journal: Journal, c: Change, base: BaseContext, exec: ExecRunner | undefined, time: Timer, written: string[]): Promise<boolean> {
   switch (c.action) {
     case "write": {
       const r = await guest.resolve(c.path);
@@ -290,7 +298,12 @@ async function applyOne(guest: GuestRoot, journal: Journal, c: Change, base: Bas
         await journal.saveOriginal(r.guest);
       });
       // a file with other names (hard links) is changed in its inode, after the backup, so they all see it
-      await time("write", () => (hasOtherNames(r.stat) ? guest.writeInPlace(r.guest, data, c.mode) : guest.writeFile(r.guest, data, c.mode)));
+      if (hasOtherNames(r.stat)) await time("write", () => guest.writeInPlace(r.guest, data, c.mode));
+      else {
+        // flushed with the others at the end of the run (its original is durable already)
+        await time("write", () => guest.writeFile(r.guest, data, c.mode, undefined, { durable: false }));
+        written.push(r.guest);
+      }
       return true;
     }
     case "remove": {
@@ -368,21 +381,30 @@ async function applyExecGroup(guest: GuestRoot, journal: Journal, group: ExecCha
 /** Saves what a command may write (its outputs, the boot code) before it runs. */
 async function backupExec(guest: GuestRoot, journal: Journal, c: ExecChange, time: Timer): Promise<void> {
   await time("backup", async () => {
+    const moved: string[] = [];
+    for (const d of c.rewritesDirs ?? []) {
+      const r = await guest.resolve(d);
+      if (r.stat?.isDirectory() && (await journal.moveDirAside(r.guest))) moved.push(r.guest);
+    }
+    const inMoved = (dir: string) => moved.some((m) => dir === m || dir.startsWith(m + "/"));
     const outputs: string[] = [];
-    // the outputs share a few directories (grub-install's: three for 347 files): each is looked at once
-    const dirs = new Set<string>();
+    // the outputs share a few directories (grub-install's: three for 347 files): each is resolved once
+    const dirs = new Map<string, string>();
     for (const p of c.produces ?? []) {
-      const r = await guest.resolve(p, false);
-      const dir = posix.dirname(r.guest);
-      // directories the command may create for its outputs go again on rollback (if empty)
-      if (!dirs.has(dir)) journal.recordCreatedDirs(await missingDirs(guest, dir));
-      dirs.add(dir);
-      outputs.push(r.guest);
+      const named = posix.dirname(p);
+      let dir = dirs.get(named);
+      if (dir === undefined) {
+        dir = (await guest.resolve(named)).guest;
+        dirs.set(named, dir);
+        // directories the command may create for its outputs go again on rollback (if empty)
+        if (!inMoved(dir)) journal.recordCreatedDirs(await missingDirs(guest, dir));
+      }
+      if (!inMoved(dir)) outputs.push(posix.join(dir, posix.basename(p)));
     }
     await journal.saveOriginals(outputs);
     if (c.bootArea) await journal.saveBootArea(c.bootArea);
     journal.recordCreatedDirs(await guest.mkdirp(EXEC_TMPDIR));
-  }, `${c.produces?.length ?? 0} file(s)${c.bootArea ? ` and the boot code of ${c.bootArea}` : ""} for ${describe(c)}`);
+  }, `${c.produces?.length ?? 0} file(s)${c.rewritesDirs?.length ? ` (${c.rewritesDirs.join(", ")} moved whole where it can)` : ""}${c.bootArea ? ` and the boot code of ${c.bootArea}` : ""} for ${describe(c)}`);
 }
 
 /** Runs a command with the command TMPDIR (the caller clears it); throws when it fails. */

@@ -6,7 +6,7 @@ import { constants as C } from "node:fs";
 import * as fs from "node:fs/promises";
 import type { Stats } from "node:fs";
 import { basename, dirname, posix } from "node:path";
-import { closeSync, fchmodSync, fchownSync, fsyncSync, futimesSync, lstatSync, openSync, readFileSync, readdirSync, readlinkSync, realpathSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, closeSync, fchmodSync, fchownSync, fsyncSync, futimesSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, realpathSync, renameSync, writeFileSync } from "node:fs";
 import { execa } from "execa";
 import { FixupError } from "../protocol/codes.ts";
 
@@ -358,6 +358,31 @@ export class GuestRoot {
     if (b.stat?.isDirectory()) throw new FixupError("GUEST_UNSAFE", `${to} is a directory in the guest; refusing to replace it`);
     await fs.rename(a.host, b.host);
     await syncDir(dirname(b.host));
+  }
+
+  /**
+   * Moves a directory (never a link to one) to a new name that does not exist yet, on the same
+   * file system (EXDEV otherwise, as rename(2) says). Durable in both parent directories.
+   */
+  async moveDir(from: string, to: string): Promise<void> {
+    const a = await this.resolve(from, false);
+    if (!a.stat?.isDirectory()) throw new FixupError("GUEST_UNSAFE", `${from} is not a directory in the guest; refusing to move it as one`);
+    const b = await this.resolve(to, false);
+    if (b.stat) throw Object.assign(new Error(`EEXIST: ${to} exists in the guest`), { code: "EEXIST" });
+    renameSync(a.host, b.host);
+    await syncDir(dirname(a.host));
+    if (dirname(b.host) !== dirname(a.host)) await syncDir(dirname(b.host));
+  }
+
+  /** Creates one directory (its parent exists) with this mode and owner, durable in its parent. */
+  async mkdir(guestPath: string, mode: number, owner: { uid: number; gid: number }): Promise<void> {
+    const r = await this.resolve(guestPath, false);
+    if (r.stat) throw Object.assign(new Error(`EEXIST: ${guestPath} exists in the guest`), { code: "EEXIST" });
+    mkdirSync(r.host, { mode });
+    // the umask narrowed the mode; the owner is the original's, not ours
+    chownSync(r.host, owner.uid, owner.gid);
+    chmodSync(r.host, mode);
+    await syncDir(dirname(r.host));
   }
 
   async symlink(guestPath: string, target: string): Promise<void> {

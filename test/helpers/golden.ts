@@ -21,7 +21,7 @@
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { chmod, link, lstat, mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, copyFile, link, lstat, mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { runStage1 } from "../../src/agent/stage1.ts";
 import { renderPlan } from "../../src/engine/render.ts";
@@ -29,7 +29,7 @@ import type { ExecRunner } from "../../src/engine/exec.ts";
 import type { KnownDevice } from "../../src/fixups/types.ts";
 import { parseInput, type Inputs } from "../../src/protocol/inputs.ts";
 import { NetworkInterfaceMap, ReplicaDiskMap, SystemConfiguration } from "../../src/protocol/schemas.ts";
-import { FIXUP_FILES, GUEST_DATA_DIR } from "../../src/protocol/files.ts";
+import { FIXUP_FILES, GUEST_BACKUP_DIR, GUEST_DATA_DIR } from "../../src/protocol/files.ts";
 import { Logger } from "../../src/util/log.ts";
 import { memoryDisks } from "./disks.ts";
 import { copyTree, diffPrints, fingerprint, removeTree } from "./tree.ts";
@@ -60,6 +60,18 @@ export async function loadCaseInputs(dir: string): Promise<Inputs> {
 }
 
 const LINK = "\0symlink -> ";
+
+/**
+ * What grub-install does to its platform directory, which stage 1 moved into the backup tree
+ * whole and left empty: fills it again, here with the same version's files (the backup's).
+ */
+async function refillPlatformDir(root: string): Promise<void> {
+  for (const dir of ["boot/grub/i386-pc", "boot/grub2/i386-pc"]) {
+    const backup = join(root, GUEST_BACKUP_DIR, dir);
+    if (!existsSync(backup) || (await readdir(join(root, dir))).length) continue;
+    for (const n of await readdir(backup)) await copyFile(join(backup, n), join(root, dir, n));
+  }
+}
 
 /** A regular file's bytes, or a link as LINK + target; and whether anyone may execute it. */
 export interface TreeEntry {
@@ -132,6 +144,7 @@ export async function runCase(caseDir: string, opts: GoldenOptions = {}): Promis
     const commands: string[] = [];
     const exec: ExecRunner = async (argv, o) => {
       commands.push(commandLine(argv, o?.env));
+      if (/^grub2?-install$/.test(argv[0] ?? "") && argv.includes("--target=i386-pc")) await refillPlatformDir(root);
       return { exitCode: 0, output: "", timedOut: false };
     };
     const { result } = await runStage1({ root, inputs, mode: "apply", log: new Logger(), ...(devices ? { devices } : {}), exec, disks: memoryDisks(), ...only });
