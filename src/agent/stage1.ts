@@ -15,6 +15,8 @@ import type { DiskAccess } from "../bootloader/boot-area.ts";
 import type { Logger } from "../util/log.ts";
 import { VERSION } from "../version.ts";
 import { PhaseClock } from "../util/timings.ts";
+import { ImageReads } from "../initrd/image-reads.ts";
+import { readImagesAhead } from "../initrd/plan.ts";
 
 export interface Stage1Options {
   root: string;
@@ -97,7 +99,15 @@ export async function runStage1(o: Stage1Options): Promise<Stage1Outcome> {
   }
   const devices = mergeDevices(o.devices ?? [], devicesFromInventory(o.inputs));
   const steps = selectSteps(o.only, o.skip);
-  const outcome = await runSteps(guest, steps, { info, inputs: o.inputs, devices, log }, {
+  const base = { info, inputs: o.inputs, devices, log, images: new ImageReads() };
+  if (steps.some((s) => s.name === "initrd")) {
+    // nothing before the initramfs step writes an image: it is read while they run
+    readImagesAhead({ ...base, view: new DiskView(guest) }).then(
+      (paths) => paths.length && log.info(`initramfs: reading ${paths.join(", ")} ahead`),
+      (e: unknown) => log.debug(`initramfs: no read ahead: ${(e as Error).message}`),
+    );
+  }
+  const outcome = await runSteps(guest, steps, base, {
     mode: o.mode,
     version: VERSION,
     exec: o.exec ?? chrootRunner(guest.root, log),

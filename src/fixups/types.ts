@@ -7,6 +7,7 @@ import type { GuestView } from "../guest/view.ts";
 import type { GuestInfo } from "../guest/inspect.ts";
 import type { Logger } from "../util/log.ts";
 import type { KnownDevice } from "../guest/devices.ts";
+import type { ImageReads } from "../initrd/image-reads.ts";
 
 export type { KnownDevice };
 
@@ -17,6 +18,8 @@ export interface FixupContext {
   inputs: Inputs;
   devices: KnownDevice[];
   log: Logger;
+  /** The run's reads of initramfs images, started ahead (src/initrd/image-reads.ts). */
+  images?: ImageReads;
 }
 
 export interface FixupStep {

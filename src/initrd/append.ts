@@ -19,11 +19,10 @@ import type { FixupContext } from "../fixups/types.ts";
 import { cpioPath, writeNewc, type NewcFile } from "./cpio.ts";
 import { normModule } from "./drivers.ts";
 import { MODULE_FILE, moduleNameOf } from "./modules.ts";
-import { currentReferences, imageReferences, isReferenceFile, judgeImage, modulesDirOf, parseModulesDep, readInitramfs, resolveInImage, staleReference, UnreadableImage, type ImageContents } from "./image.ts";
-import { isItoolsCopy, itoolsCopies } from "./itools-copies.ts";
+import { currentReferences, imageReferences, judgeImage, modulesDirOf, parseModulesDep, readInitramfs, resolveInImage, staleReference, UnreadableImage, type ImageContents } from "./image.ts";
+import { itoolsCopies } from "./itools-copies.ts";
+import { MAX_MODULE, readImage } from "./image-reads.ts";
 
-/** The image's own modules are read whole to give depmod the union; a generic image's are a few hundred MB at most. */
-const MAX_MODULE = 64 << 20;
 const DEPMOD_TIMEOUT_MS = 120_000;
 /** Inputs of depmod that it does not write: copied in, and left out of the added archive. */
 const DEPMOD_INPUTS = ["modules.order", "modules.builtin", "modules.builtin.modinfo"];
@@ -133,7 +132,9 @@ function missingDirs(img: ImageContents, paths: string[]): NewcFile[] {
 
 /** The image with the archive appended: zero padding to a 4-byte boundary, then the gzip member. */
 export function appendArchive(image: Buffer, files: NewcFile[], mtime: number): Buffer {
-  const segment = gzipSync(writeNewc(files, { mtime }), { level: 6 });
+  // level 1: level 6 takes 2.5 times as long on Debian 12 modules for a segment 11% smaller,
+  // and the archive phase took 0.7 s at level 6 in the fixup VM
+  const segment = gzipSync(writeNewc(files, { mtime }), { level: 1 });
   return Buffer.concat([image, Buffer.alloc((4 - (image.length % 4)) % 4), segment]);
 }
 
@@ -146,7 +147,6 @@ export async function appendVerdict(ctx: FixupContext, req: AppendRequest): Prom
   const bytes = await view.readBytes(req.image);
   if (!bytes) return { append: false, why: "there is no image to add to" };
   const dirs = modulesDirOf(req.version);
-  const inModules = (n: string) => dirs.some((d) => n.startsWith(`${d}/`));
   // where the time goes, for fixup.log: each phase since the previous one
   const took: Record<string, number> = {};
   let mark = Date.now();
@@ -158,7 +158,7 @@ export async function appendVerdict(ctx: FixupContext, req: AppendRequest): Prom
   };
   let img: ImageContents;
   try {
-    img = await readInitramfs(bytes, (n) => inModules(n) || isReferenceFile(n) || isItoolsCopy(n) || n === "conf/modules", { maxFile: MAX_MODULE });
+    img = await readImage(req.image, bytes, req.version, true, ctx.images);
   } catch (e) {
     if (e instanceof UnreadableImage) return { append: false, why: `it cannot be read (${e.message})` };
     throw e;

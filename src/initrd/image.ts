@@ -22,7 +22,8 @@ import { normModule } from "./drivers.ts";
 import { moduleNameOf } from "./modules.ts";
 import { CpioReader, cpioPath, type CpioKind } from "./cpio.ts";
 import { MDADM_CONFS } from "../fixups/mdadm.ts";
-import { isItoolsCopy, itoolsCopies } from "./itools-copies.ts";
+import { itoolsCopies } from "./itools-copies.ts";
+import { type ImageReads, readImage } from "./image-reads.ts";
 
 export type Compression = "none" | "gzip" | "zstd" | "xz" | "lzma" | "lz4" | "bzip2" | "lzo";
 
@@ -395,12 +396,13 @@ export function judgeImage(img: ImageContents, version: string, modules: string[
 }
 
 /** Reads and judges the image at `path`; an image that cannot be read is rebuilt. */
-export async function imageVerdict(view: GuestView, path: string, version: string, modules: string[], current: Set<string>, tool?: string): Promise<ImageVerdict> {
+export async function imageVerdict(view: GuestView, path: string, version: string, modules: string[], current: Set<string>, tool?: string, reads?: ImageReads): Promise<ImageVerdict> {
   const bytes = await view.readBytes(path);
   if (!bytes) return { keep: false, why: "there is no image" };
-  const dirs = modulesDirOf(version);
   try {
-    const img = await readInitramfs(bytes, (n) => isReferenceFile(n) || isCopiedConfig(n) || isItoolsCopy(n) || MDADM_CONFS.includes(`/${n}`) || dirs.some((d) => n === `${d}/modules.dep` || n === `${d}/modules.builtin`));
+    // an initramfs-tools image not kept may be completed by an append, which reads its modules:
+    // one read for both
+    const img = await readImage(path, bytes, version, tool === "initramfs-tools", reads);
     const v = judgeImage(img, version, modules, current);
     if (!v.keep) return v;
     // the initramfs assembles md arrays from its own copy of mdadm.conf: one that is not the
@@ -432,7 +434,7 @@ export async function keptImages(ctx: FixupContext, images: KernelImage[]): Prom
   const current = await currentReferences(ctx.view, ctx.devices);
   const out = new Map<string, string>();
   for (const i of images) {
-    const v = await imageVerdict(ctx.view, i.image, i.version, i.modules, current, ctx.info.initrdTool);
+    const v = await imageVerdict(ctx.view, i.image, i.version, i.modules, current, ctx.info.initrdTool, ctx.images);
     ctx.log.info(`initramfs ${i.image}: ${v.keep ? "kept" : "not kept"}, ${v.why}`);
     if (v.keep) out.set(i.version, `${i.image} kept as it is: ${v.why}`);
   }

@@ -71,6 +71,26 @@ async function hostOnlyConfigured(ctx: FixupContext): Promise<boolean> {
   return false;
 }
 
+/**
+ * Starts reading the images this step will read (image-reads.ts: the keep verdict's, and an
+ * initramfs-tools append's, one read for both), so that they are decompressed while the
+ * steps before this one run. Returns the images it started on.
+ */
+export async function readImagesAhead(ctx: FixupContext): Promise<string[]> {
+  if (!ctx.images || ctx.inputs.system.options?.rebuildInitramfs === true) return [];
+  const itools = ctx.info.initrdTool === "initramfs-tools";
+  if (!itools && (await hostOnlyConfigured(ctx))) return [];
+  const started: string[] = [];
+  for (const k of ctx.info.kernels) {
+    const path = imagePathFor(ctx, k);
+    const bytes = await ctx.view.readBytes(path);
+    if (!bytes) continue;
+    void ctx.images.read(path, bytes, k.version, itools);
+    started.push(path);
+  }
+  return started;
+}
+
 /** The "module [args]" lines a rebuild reads: the modules file as this step leaves it, then modules.d. */
 async function itoolsModuleList(ctx: FixupContext, modulesFile: string): Promise<string[]> {
   const texts = [modulesFile];

@@ -13,7 +13,8 @@ import { GuestRoot } from "../../../src/guest/guest-root.ts";
 import { DiskView } from "../../../src/guest/view.ts";
 import { prng } from "../../helpers/fuzz.ts";
 import { tempDir } from "../../helpers/tree.ts";
-import { ITOOLS_MODULES, ITOOLS_TEMP_CONF, planInitrd } from "../../../src/initrd/plan.ts";
+import { ITOOLS_MODULES, ITOOLS_TEMP_CONF, planInitrd, readImagesAhead } from "../../../src/initrd/plan.ts";
+import { ImageReads } from "../../../src/initrd/image-reads.ts";
 import { context } from "./ctx.ts";
 import { initramfsVerdictProblem } from "../../e2e/variants.ts";
 
@@ -231,12 +232,13 @@ test("imageVerdict: reads the guest's image and fstab; fake bytes mean a rebuild
   assert.deepEqual(await imageVerdict(view, "/boot/none", V, TARGET, current), { keep: false, why: "there is no image" });
 });
 
-test("plan: an image that already holds the drivers is kept (a note says why), the others are rebuilt", async () => {
-  const V2 = "6.1.0-28-amd64";
+const V2 = "6.1.0-28-amd64";
+const generic = Buffer.concat([MICROCODE, zstdCompressSync(writeNewc(moduleFiles(GENERIC)))]);
+const { vmw_pvscsi: _, ...hostOnly } = GENERIC;
+/** An initramfs-tools guest with two kernels: V's image is generic, V2's is img2. */
+const files = (img2: Buffer, modules = "most"): Record<string, string | Buffer> => {
   const guestDep = Object.keys(GENERIC).map((m) => `kernel/drivers/${m}.ko:`).join("\n") + "\n";
-  const generic = Buffer.concat([MICROCODE, zstdCompressSync(writeNewc(moduleFiles(GENERIC)))]);
-  const { vmw_pvscsi: _, ...hostOnly } = GENERIC;
-  const files = (img2: Buffer, modules = "most"): Record<string, string | Buffer> => ({
+  return {
     "etc/os-release": 'ID=debian\nVERSION_ID="12"\n',
     "etc/fstab": "/dev/vda1 / ext4 errors=remount-ro 0 1\n",
     "etc/initramfs-tools/initramfs.conf": `MODULES=${modules}\n`,
@@ -247,8 +249,12 @@ test("plan: an image that already holds the drivers is kept (a note says why), t
     [`boot/initrd.img-${V2}`]: img2,
     [`lib/modules/${V}/modules.dep`]: guestDep,
     [`lib/modules/${V2}/modules.dep`]: guestDep,
-  });
-  const mixed = await context(files(zstdCompressSync(writeNewc(moduleFiles(hostOnly).map((f) => ({ ...f, name: f.name.replace(V, V2) }))))));
+  };
+};
+const hostOnlyImage = () => zstdCompressSync(writeNewc(moduleFiles(hostOnly).map((f) => ({ ...f, name: f.name.replace(V, V2) }))));
+
+test("plan: an image that already holds the drivers is kept (a note says why), the others are rebuilt", async () => {
+  const mixed = await context(files(hostOnlyImage()));
   try {
     const p = await planInitrd(mixed);
     const execs = p.changes.filter((c) => c.action === "exec");
@@ -282,6 +288,37 @@ test("plan: an image that already holds the drivers is kept (a note says why), t
   } finally {
     dep.cleanup();
   }
+});
+
+test("image reads: the verdict and the append share one read of each image, started ahead; other bytes are read again", async () => {
+  const ctx = await context(files(hostOnlyImage()));
+  try {
+    const images = new ImageReads();
+    const withReads = { ...ctx, images };
+    assert.deepEqual(await readImagesAhead(withReads), [`/boot/initrd.img-${V}`, `/boot/initrd.img-${V2}`]);
+    assert.deepEqual(images.started, [`/boot/initrd.img-${V}`, `/boot/initrd.img-${V2}`]);
+    const p = await planInitrd(withReads);
+    // V's image kept, V2's judged and then offered to an append: no third read
+    assert.equal(p.notes?.length, 1, p.notes?.join("\n"));
+    assert.deepEqual(images.started, [`/boot/initrd.img-${V}`, `/boot/initrd.img-${V2}`], "one read per image");
+    const other = Buffer.concat([MICROCODE, gzipSync(writeNewc(moduleFiles(GENERIC)))]);
+    const c = await images.read(`/boot/initrd.img-${V}`, other, V, true);
+    assert.equal(images.started.length, 3, "other bytes at the same path are read again");
+    assert.deepEqual(c.segments.map((x) => x.compression), ["none", "gzip"]);
+    // every option that rebuilds them all reads none ahead
+    const rebuildAll = { ...withReads, images: new ImageReads(), inputs: { ...ctx.inputs, system: { ...ctx.inputs.system, options: { ...ctx.inputs.system.options, rebuildInitramfs: true } } } };
+    assert.deepEqual(await readImagesAhead(rebuildAll), []);
+  } finally {
+    ctx.cleanup();
+  }
+});
+
+test("image reads: an unreadable image read ahead and never asked for is no unhandled rejection; asked for, it says why", async () => {
+  const images = new ImageReads();
+  void images.read("/boot/x", Buffer.from("fake\n"), V, true);
+  await new Promise((r) => setTimeout(r, 20));
+  await assert.rejects(images.read("/boot/x", Buffer.from("fake\n"), V, true), UnreadableImage);
+  assert.equal(images.started.length, 1);
 });
 
 test("plan: a dracut guest configured host-only (the distribution's or its own hostonly=yes) is rebuilt", async () => {
