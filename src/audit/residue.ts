@@ -172,14 +172,13 @@ async function listFiles(view: GuestView, out: AuditResult): Promise<string[]> {
   const files: string[] = [];
   const walk = async (dir: string, depth: number, filter?: (p: string) => boolean): Promise<void> => {
     if (depth > 12) return;
-    for (const name of await view.readdir(dir)) {
+    for (const [name, k] of await view.readdirKinds(dir)) {
       if (files.length >= MAX_FILES) {
         if (!out.passedOver.includes(`${dir}/... (more than ${MAX_FILES} files)`)) out.passedOver.push(`${dir}/... (more than ${MAX_FILES} files)`);
         return;
       }
       const p = posix.join(dir, name);
       if (HISTORY.test(p + "/") || HISTORY.test(p)) continue;
-      const k = await view.kind(p);
       if (k === "dir") await walk(p, depth + 1, filter);
       else if (k === "file" && (!filter || filter(p))) files.push(p);
     }

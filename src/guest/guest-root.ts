@@ -194,6 +194,27 @@ export class GuestRoot {
     return readdirSync(r.host).sort();
   }
 
+  /**
+   * A directory's entries with what each is, as kind() says, sorted by name: the directory is
+   * resolved once and the kinds come with the names (one lookup per link only, or where the
+   * file system does not give the type), not a lookup of every entry's path from the root.
+   */
+  async readdirKinds(guestPath: string): Promise<[string, EntryKind | undefined][]> {
+    const r = await this.resolve(guestPath);
+    if (!r.stat?.isDirectory()) return [];
+    const out: [string, EntryKind | undefined][] = [];
+    for (const d of readdirSync(r.host, { withFileTypes: true })) {
+      let k: EntryKind | undefined;
+      if (d.isDirectory()) k = "dir";
+      else if (d.isFile()) k = "file";
+      else if (d.isBlockDevice() || d.isCharacterDevice() || d.isFIFO() || d.isSocket()) k = "other";
+      // a link (what it points at, inside the guest, decides), or no type from the file system
+      else k = await this.kind(posix.join(r.guest, d.name));
+      out.push([d.name, k]);
+    }
+    return out.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
   async readlink(guestPath: string): Promise<string | undefined> {
     const r = await this.resolve(guestPath, false);
     if (!r.stat?.isSymbolicLink()) return undefined;

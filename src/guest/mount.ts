@@ -6,7 +6,7 @@
 // it. close() undoes all of it in reverse order, also after a failure half-way.
 import { execa } from "execa";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { posix } from "node:path";
+import { join, posix } from "node:path";
 import { RELEASE_FILES } from "../distros/index.ts";
 import { Fstab } from "../formats/fstab.ts";
 import { FixupError } from "../protocol/codes.ts";
@@ -16,6 +16,7 @@ import { notWritable } from "./writable.ts";
 import type { Logger } from "../util/log.ts";
 import { showArgv } from "../util/log.ts";
 import { bindChrootDirs } from "./binds.ts";
+import { udevPending } from "./udev.ts";
 import { probeDevices, type BlkidEntry } from "./blkid.ts";
 import { chooseRoot, locateDisks, mapPartitions, mdMembers, type RootCandidate } from "./discover.ts";
 import { GuestRoot } from "./guest-root.ts";
@@ -37,6 +38,8 @@ export interface OpenOptions {
   mountBase?: string;
   /** Leave the chroot binds out (tests that only look at the mounts). */
   noBinds?: boolean;
+  /** udev's run directory (control socket, queue flag, device records); default /run/udev. */
+  udevRun?: string;
   /** Records udev settle, discovery, the root probe, each mount and the binds (result.json timings). */
   clock?: PhaseClock;
 }
@@ -121,16 +124,21 @@ export async function openGuest(inputs: Inputs, log: Logger, opts: OpenOptions =
   };
   const fail = (code: "GUEST_MOUNT_FAILED" | "GUEST_NOT_FOUND", msg: string) => new FixupError(code, msg, "mount");
   try {
-    if (existsSync("/run/udev/control")) {
-      await timed(opts.clock, "udev-settle", async () => {
-        await host(log, "udevadm", ["trigger", "--action=add", "--subsystem-match=block"], { reject: false });
-        await host(log, "udevadm", ["settle", "--timeout=30"], { reject: false, timeoutMs: 40_000 });
-      });
-    }
     const tDiscovery = Date.now();
     const located = locateDisks(inputs.disks, sys, (m) => log.warn(m));
     for (const d of located) log.info(`replica disk ${d.source} (scsi0:${d.unit}) is ${d.device} (${d.how})`);
     const parts = mapPartitions(located, sys);
+    const udevRun = opts.udevRun ?? "/run/udev";
+    if (existsSync(join(udevRun, "control"))) {
+      const why = udevPending(parts.map((p) => p.target), sys, udevRun);
+      if (why) {
+        await timed(opts.clock, "udev-settle", async () => {
+          log.info(`udev: ${why}: triggering the block devices and waiting`);
+          await host(log, "udevadm", ["trigger", "--action=add", "--subsystem-match=block"], { reject: false });
+          await host(log, "udevadm", ["settle", "--timeout=30"], { reject: false, timeoutMs: 40_000 });
+        });
+      } else log.info("udev: every replica disk and partition processed, nothing queued: no trigger");
+    }
     const blk = new Map((await probeDevices(parts.map((p) => p.target))).map((b) => [b.device, b]));
     const devices: KnownDevice[] = parts.map((p) => toKnown(p.source, p.target, blk.get(p.target)));
 

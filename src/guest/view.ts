@@ -11,6 +11,8 @@ export interface GuestView {
   kind(path: string): Promise<EntryKind | undefined>;
   exists(path: string): Promise<boolean>;
   readdir(path: string): Promise<string[]>;
+  /** readdir with each entry's kind, as kind() of its path says; sorted by name. */
+  readdirKinds(path: string): Promise<[string, EntryKind | undefined][]>;
   readlink(path: string): Promise<string | undefined>;
 }
 
@@ -25,6 +27,7 @@ export class DiskView implements GuestView {
   kind(p: string) { return this.root.kind(p); }
   exists(p: string) { return this.root.exists(p); }
   readdir(p: string) { return this.root.readdir(p); }
+  readdirKinds(p: string) { return this.root.readdirKinds(p); }
   readlink(p: string) { return this.root.readlink(p); }
 }
 
@@ -79,6 +82,17 @@ export class OverlayView implements GuestView {
       else names.add(name);
     }
     return [...names].sort();
+  }
+  async readdirKinds(p: string): Promise<[string, EntryKind | undefined][]> {
+    const dir = OverlayView.norm(p);
+    const kinds = new Map(await this.root.readdirKinds(p));
+    for (const [path, e] of this.entries) {
+      if (dirname(path) !== dir) continue;
+      const name = path.slice(dir === "/" ? 1 : dir.length + 1);
+      if (e.t === "removed") kinds.delete(name);
+      else kinds.set(name, e.t === "file" ? "file" : "symlink");
+    }
+    return [...kinds].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   }
   async readlink(p: string): Promise<string | undefined> {
     const e = this.entries.get(OverlayView.norm(p));
