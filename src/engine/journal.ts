@@ -325,6 +325,9 @@ export class Journal {
     await this.clearExecTmp();
     const slice = this.entries.slice(from);
     let restored = 0;
+    // the originals first, then the directories the run created: a step's originals are
+    // journaled together before the directories its writes create, and a directory goes only
+    // once the files in it are gone (no original lives in a directory the run created)
     for (const e of [...slice].reverse()) {
       if (e.t === "orig") {
         await this.restore(e);
@@ -350,12 +353,14 @@ export class Journal {
           restored++;
           log.info(`rollback: restored the boot area of ${e.device} (${e.ranges.map(([o, l]) => `${l} bytes at ${o}`).join(", ")})`);
         }
-      } else if (e.t === "mkdir") {
-        for (const d of [...e.paths].reverse()) {
-          // ours: the data directory and the backup tree go below, once nothing needs them
-          if (d === GUEST_DATA_DIR || GUEST_DATA_DIR.startsWith(d + "/") || d === GUEST_BACKUP_DIR || d.startsWith(GUEST_BACKUP_DIR + "/")) continue;
-          await this.removeDirIfEmpty(d, log);
-        }
+      }
+    }
+    for (const e of [...slice].reverse()) {
+      if (e.t !== "mkdir") continue;
+      for (const d of [...e.paths].reverse()) {
+        // ours: the data directory and the backup tree go below, once nothing needs them
+        if (d === GUEST_DATA_DIR || GUEST_DATA_DIR.startsWith(d + "/") || d === GUEST_BACKUP_DIR || d.startsWith(GUEST_BACKUP_DIR + "/")) continue;
+        await this.removeDirIfEmpty(d, log);
       }
     }
     if (from === 0) {

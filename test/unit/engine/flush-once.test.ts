@@ -7,7 +7,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { GuestRoot } from "../../../src/guest/guest-root.ts";
 import { runSteps } from "../../../src/engine/run.ts";
-import { Journal } from "../../../src/engine/journal.ts";
+import { Journal, type JournalEntry } from "../../../src/engine/journal.ts";
 import type { Change } from "../../../src/engine/changes.ts";
 import type { FixupContext, FixupStep } from "../../../src/fixups/types.ts";
 import { loadInputs } from "../../../src/protocol/inputs.ts";
@@ -17,7 +17,8 @@ import { Logger } from "../../../src/util/log.ts";
 import { SAMPLE, copyTree, diffPrints, fingerprint } from "../../helpers/tree.ts";
 import { GUEST_JOURNAL } from "../../../src/protocol/files.ts";
 
-const writes: Change[] = Array.from({ length: 12 }, (_, i) => ({ action: "write", path: `/etc/osam-test/f${i}.conf`, content: `value ${i}\n`, reason: "test" }));
+const N = 40;
+const writes: Change[] = Array.from({ length: N }, (_, i) => ({ action: "write", path: `/etc/osam-test/f${i}.conf`, content: `value ${i}\n`, reason: "test" }));
 const stepOf = (name: string, changes: Change[], fatal = true): FixupStep => ({ name, title: name, fatal, failCode: "APPLY_FAILED", plan: async () => ({ warnings: [], changes }) });
 
 async function ctx(root: string): Promise<Omit<FixupContext, "view">> {
@@ -39,15 +40,15 @@ function recording(root: string) {
   return { g, seen };
 }
 
-test("twelve writes in two steps: one flush at the end of the run, with every write done and the run not yet complete", async () => {
+test(`${N} writes in two steps: one flush at the end of the run, with every write done and the run not yet complete`, async () => {
   const root = await copyTree(join(SAMPLE, "root"));
   const { g, seen } = recording(root);
-  const out = await runSteps(g, [stepOf("a", writes.slice(0, 6)), stepOf("b", writes.slice(6))], await ctx(root), { mode: "apply", version: "t" });
+  const out = await runSteps(g, [stepOf("a", writes.slice(0, N / 2)), stepOf("b", writes.slice(N / 2))], await ctx(root), { mode: "apply", version: "t" });
   assert.equal(out.failure, undefined, out.failure?.message);
-  assert.deepEqual(seen, [{ complete: false, files: 12, done: 12 }], "one syncfs, after the last write, before the journal's complete entry");
+  assert.deepEqual(seen, [{ complete: false, files: N, done: N }], "one syncfs, after the last write, before the journal's complete entry");
   const j = await Journal.read(g);
   assert.equal(j.lastStatus, "succeeded");
-  assert.equal(j.entries.filter((e) => e.t === "done").length, 12, "the done entries are in the journal, flushed by the entries after them");
+  assert.equal(j.entries.filter((e) => e.t === "done").length, N, "the done entries are in the journal, flushed by the entries after them");
 });
 
 test("a fatal failure after unflushed writes: no flush claimed, and rollback gives back the tree", async () => {
@@ -55,8 +56,37 @@ test("a fatal failure after unflushed writes: no flush claimed, and rollback giv
   const before = await fingerprint(root);
   const { g, seen } = recording(root);
   const boom: FixupStep = { name: "c", title: "c", fatal: true, failCode: "APPLY_FAILED", plan: async () => { throw new Error("boom"); } };
-  const out = await runSteps(g, [stepOf("a", writes.slice(0, 6)), boom], await ctx(root), { mode: "apply", version: "t" });
+  const out = await runSteps(g, [stepOf("a", writes.slice(0, N / 2)), boom], await ctx(root), { mode: "apply", version: "t" });
   assert.equal(out.failure?.codeName, "APPLY_FAILED");
   assert.deepEqual(seen, [], "a failed run is not flushed as a success");
+  assert.deepEqual(diffPrints(before, await fingerprint(root)), []);
+});
+
+test("a step's originals are saved as one batch before its first change: one journal entry, and rollback gives back the tree", async () => {
+  const root = await copyTree(join(SAMPLE, "root"));
+  const g0 = new GuestRoot(root);
+  const existing: Change[] = [];
+  for (let i = 0; i < 6; i++) {
+    await g0.mkdirp("/etc/osam-test");
+    await g0.writeFile(`/etc/osam-test/old${i}.conf`, `old ${i}\n`);
+    existing.push({ action: "write", path: `/etc/osam-test/old${i}.conf`, content: `new ${i}\n`, reason: "test" });
+  }
+  existing.push({ action: "remove", path: "/etc/osam-test/old0.conf", reason: "test" }, { action: "symlink", path: "/etc/osam-test/link", target: "old1.conf", reason: "test" });
+  const before = await fingerprint(root);
+  const appends: number[] = [];
+  const proto = Journal.prototype as unknown as { appendEntries: (es: JournalEntry[], durable: boolean) => void };
+  const orig = proto.appendEntries;
+  proto.appendEntries = function (this: Journal, es: JournalEntry[], durable: boolean) {
+    if (es.some((e) => e.t === "orig")) appends.push(es.filter((e) => e.t === "orig").length);
+    orig.call(this, es, durable);
+  };
+  try {
+    const out = await runSteps(new GuestRoot(root), [stepOf("a", existing)], await ctx(root), { mode: "apply", version: "t" });
+    assert.equal(out.failure, undefined, out.failure?.message);
+  } finally {
+    proto.appendEntries = orig;
+  }
+  assert.deepEqual(appends, [7], "the six files and the link's absent original in one entry batch, none after");
+  await (await Journal.read(new GuestRoot(root))).rollback(new Logger());
   assert.deepEqual(diffPrints(before, await fingerprint(root)), []);
 });
