@@ -35,7 +35,8 @@ applied at start; a database newer than this binary is refused.
   --drain              exit once no migration of this driver is queued or running
   --state-dir DIR      this host's per-migration manager logs <id>.log (default ${DEFAULT_STATE_DIR})
   --json               machine-readable events, one JSON object per line on stdout
-  --poll SECONDS       how often to look at the guest (default 2)
+  --poll SECONDS       how often to look at the guest (default 2; the waits for the
+                       fixup disk and for END ask a local guest agent every 0.25 s)
   --driver NAME        qemu (default) or vsphere: the worker runs that driver's migrations
 ${DRIVER_USAGE}
 

@@ -34,7 +34,8 @@ See docs/manager.md for the spec format.
   --resume             continue unfinished migrations (all of them without SPEC or --id)
   --id ID              with --resume: this migration (repeatable)
   --json               machine-readable events, one JSON object per line on stdout
-  --poll SECONDS       how often to look at the guest (default 2)
+  --poll SECONDS       how often to look at the guest (default 2; the waits for the
+                       fixup disk and for END ask a local guest agent every 0.25 s)
   --store STORE        files (the default: state in --state-dir, on this host) or
                        postgres://user@host/db (or OSAM_STORE), which needs --wave
   --force              migrate a source whose spec carries a blocked preflight report

@@ -277,7 +277,7 @@ export async function runE2eMigration(variant: Variant, o: E2eOptions = {}): Pro
       await vm.guest.ready({ timeoutMs: 10 * MIN });
       while (!(await vm.guest.exists(fx))) {
         if (Date.now() - tOn > 12 * MIN) throw new Error(`${fx} never appeared`);
-        await sleep(1000);
+        await sleep(vm.guest.quickPollMs ?? 1000);
       }
     } catch (e) {
       keepSerial("fixup", from);
@@ -291,8 +291,13 @@ export async function runE2eMigration(variant: Variant, o: E2eOptions = {}): Pro
     await vm.guest.writeFile(`${fx}/${FIXUP_FILES.begin}`, "");
     const tBegin = Date.now();
     let shown = 0;
-    for (;;) {
+    // END asked for as often as the manager's wait-end step asks (GuestOps.quickPollMs), the
+    // progress and the power state every 2 s
+    const every = vm.guest.quickPollMs ?? 2000;
+    for (let lastLook = 0; ; await sleep(every)) {
       if (await vm.guest.exists(`${fx}/${FIXUP_FILES.end}`)) break;
+      if (Date.now() - lastLook < 2000) continue;
+      lastLook = Date.now();
       if (o.onProgress) {
         const p = (await vm.guest.readFile(`${fx}/${FIXUP_FILES.progress}`).catch(() => Buffer.alloc(0))).toString("utf8").split("\n").filter(Boolean);
         for (const l of p.slice(shown)) o.onProgress(l);
@@ -300,7 +305,6 @@ export async function runE2eMigration(variant: Variant, o: E2eOptions = {}): Pro
       }
       if ((await vm.powerState()) === "off") throw new Error("the fixup VM powered off before END");
       if (Date.now() - tBegin > 40 * MIN) throw new Error("no END after 40 minutes");
-      await sleep(2000);
     }
     run.timings.stage1 = sec(Date.now() - tBegin);
     const fetch = async (f: string, local: string, name: string) => {

@@ -209,3 +209,23 @@ test("spec validation names the field; the derived maps are checked against the 
   assert.deepEqual(diskUnits(s), [0, 1, 2, 3, 4, 5, 6, 8, 9], "unit 7 is skipped");
   assert.equal(bootUnit(sampleSpec("y")), 0);
 });
+
+test("the waits for the fixup disk and for END poll as often as the guest channel bears, not at the manager's interval: every second there is downtime", async () => {
+  const endPolls = async (quickPollMs: number | undefined) => {
+    const dir = mkdtempSync(join(tmpdir(), "osam-mgr-"));
+    try {
+      const driver = new SimDriver(join(dir, "hv"), { stage1Ms: 600 }, quickPollMs === undefined ? {} : { quickPollMs });
+      const mgr = new Manager({ driver, stateDir: join(dir, "state"), logDir: join(dir, "logs"), pollMs: 1500 });
+      const [r] = await mgr.runAll([{ spec: sampleSpec("mig-q") }]);
+      assert.equal(r?.status, "succeeded", r?.message);
+      return driver.polls("mig-q").filter((p) => p === "/tmp/fixup/END").length;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  // 600 ms of stage 1 asked about every 20 ms, against at most two asks 1.5 s apart
+  const quick = await endPolls(20);
+  assert.ok(quick >= 5, `END asked ${quick} time(s) with a 20 ms channel`);
+  const slow = await endPolls(undefined);
+  assert.ok(slow <= 2, `END asked ${slow} time(s) at the manager's 1.5 s interval`);
+});

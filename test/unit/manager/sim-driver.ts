@@ -37,6 +37,8 @@ interface SimState {
   spec: VmSpec;
   /** The guest has a serial console the manager can read (serial.log). */
   serial?: boolean;
+  /** What the guest channel offers as GuestOps.quickPollMs. */
+  quickPollMs?: number;
   stage2Done?: boolean;
   verifyPrinted?: boolean;
   power: PowerState;
@@ -253,6 +255,9 @@ class SimGuest implements GuestOps {
   private path(p: string): string {
     return join(this.vm.root, p);
   }
+  get quickPollMs(): number | undefined {
+    return this.vm.load().quickPollMs;
+  }
   private up(): void {
     const s = this.vm.tick();
     if (s.power !== "on" || Date.now() - s.poweredOnAt < s.timing.bootMs) throw new DriverError("guest", `${this.vm.ref.name}: the guest agent is not running`);
@@ -271,6 +276,8 @@ class SimGuest implements GuestOps {
   }
   exists(p: string): Promise<boolean> {
     this.up();
+    // how often the manager asked, in a log of its own: ops.log holds what changes state
+    appendFileSync(join(this.vm.root, "..", "polls.log"), p + "\n");
     return Promise.resolve(existsSync(this.path(p)));
   }
   listDir(p: string): Promise<GuestFileInfo[]> {
@@ -297,10 +304,12 @@ export class SimDriver implements Driver {
   readonly dir: string;
   readonly timing: SimTiming;
   readonly serial: boolean;
-  constructor(dir: string, timing: Partial<SimTiming> = {}, opts: { serial?: boolean } = {}) {
+  readonly quickPollMs: number | undefined;
+  constructor(dir: string, timing: Partial<SimTiming> = {}, opts: { serial?: boolean; quickPollMs?: number } = {}) {
     this.dir = dir;
     this.timing = { bootMs: 30, stage1Ms: 30, stage2Ms: 30, ...timing };
     this.serial = opts.serial === true;
+    this.quickPollMs = opts.quickPollMs;
     mkdirSync(dir, { recursive: true });
   }
   createVm(spec: VmSpec): Promise<Vm> {
@@ -309,7 +318,7 @@ export class SimDriver implements Driver {
     if (existsSync(join(dir, "vm.json"))) return Promise.resolve(new SimVm(ref));
     mkdirSync(join(dir, "guest"), { recursive: true });
     const vm = new SimVm(ref);
-    vm.save({ spec, ...(this.serial ? { serial: true } : {}), power: "off", poweredOnAt: 0, bootedFrom: "none", bootOrder: [], links: spec.nics.map((n) => n.connected), timing: this.timing });
+    vm.save({ spec, ...(this.serial ? { serial: true } : {}), ...(this.quickPollMs !== undefined ? { quickPollMs: this.quickPollMs } : {}), power: "off", poweredOnAt: 0, bootedFrom: "none", bootOrder: [], links: spec.nics.map((n) => n.connected), timing: this.timing });
     vm.op("createVm");
     return Promise.resolve(vm);
   }
@@ -322,6 +331,11 @@ export class SimDriver implements Driver {
   }
   close(): Promise<void> {
     return Promise.resolve();
+  }
+  /** The paths the manager asked exists() about, one line per call. */
+  polls(name: string): string[] {
+    const f = join(this.dir, name, "polls.log");
+    return existsSync(f) ? readFileSync(f, "utf8").trim().split("\n") : [];
   }
   ops(name: string): string[] {
     const f = join(this.dir, name, "ops.log");

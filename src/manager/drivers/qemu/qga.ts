@@ -6,6 +6,8 @@ import { JsonCommandError, JsonLineClient } from "./jsonline.ts";
 import { DriverError, GuestFileNotFoundError, sleep, type GuestFileInfo, type GuestOps, type WaitOptions } from "../types.ts";
 
 const READ_CHUNK = 1024 * 1024;
+/** A guest-file-open of a missing file over the local socket: milliseconds, even under TCG. */
+const QUICK_POLL_MS = 250;
 const WRITE_CHUNK = 256 * 1024;
 
 function isNotFound(e: unknown): boolean {
@@ -19,6 +21,7 @@ export class QgaGuest implements GuestOps {
   private readonly vmName: string;
   /** Timeout of one agent command. */
   commandTimeoutMs = 30_000;
+  readonly quickPollMs = QUICK_POLL_MS;
 
   constructor(socketPath: string, vmName: string) {
     this.socketPath = socketPath;
