@@ -167,10 +167,10 @@ async function waitVerification(ctx: StepContext): Promise<void> {
   }
 }
 
-/** Polls until the file exists; `quick`: as often as the guest channel bears, where every second is downtime. */
-async function pollGuest(ctx: StepContext, what: string, path: string, quick = false): Promise<void> {
+/** Polls until the file exists, as often as the guest channel bears: both waits are downtime. */
+async function pollGuest(ctx: StepContext, what: string, path: string): Promise<void> {
   const vm = await ctx.vm();
-  const every = quick && vm.guest.quickPollMs !== undefined ? Math.min(ctx.pollMs, vm.guest.quickPollMs) : ctx.pollMs;
+  const every = Math.min(ctx.pollMs, vm.guest.quickPollMs ?? ctx.pollMs);
   await vm.guest.ready({ timeoutMs: Math.max(1000, ctx.deadline - Date.now()), signal: ctx.signal });
   let n = 0;
   for (;;) {
@@ -219,7 +219,7 @@ export const STEPS: readonly StepDef[] = [
     title: `wait for the agent's ${DEFAULT_FIXUP_DIR}`,
     timeoutS: 900,
     async run(ctx) {
-      await pollGuest(ctx, DEFAULT_FIXUP_DIR, DEFAULT_FIXUP_DIR, true);
+      await pollGuest(ctx, DEFAULT_FIXUP_DIR, DEFAULT_FIXUP_DIR);
     },
   },
   {
@@ -246,7 +246,7 @@ export const STEPS: readonly StepDef[] = [
     title: `wait for stage 1 to write ${FIXUP_FILES.end}`,
     timeoutS: 3600,
     async run(ctx) {
-      await pollGuest(ctx, FIXUP_FILES.end, fx("end"), true);
+      await pollGuest(ctx, FIXUP_FILES.end, fx("end"));
     },
   },
   {

@@ -292,11 +292,12 @@ export async function runE2eMigration(variant: Variant, o: E2eOptions = {}): Pro
     const tBegin = Date.now();
     let shown = 0;
     // END asked for as often as the manager's wait-end step asks (GuestOps.quickPollMs), the
-    // progress and the power state every 2 s
-    const every = vm.guest.quickPollMs ?? 2000;
+    // progress and the power state every LOOK_MS
+    const LOOK_MS = 2000;
+    const every = vm.guest.quickPollMs ?? LOOK_MS;
     for (let lastLook = 0; ; await sleep(every)) {
       if (await vm.guest.exists(`${fx}/${FIXUP_FILES.end}`)) break;
-      if (Date.now() - lastLook < 2000) continue;
+      if (Date.now() - lastLook < LOOK_MS) continue;
       lastLook = Date.now();
       if (o.onProgress) {
         const p = (await vm.guest.readFile(`${fx}/${FIXUP_FILES.progress}`).catch(() => Buffer.alloc(0))).toString("utf8").split("\n").filter(Boolean);

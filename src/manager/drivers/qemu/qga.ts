@@ -6,9 +6,9 @@ import { JsonCommandError, JsonLineClient } from "./jsonline.ts";
 import { DriverError, GuestFileNotFoundError, sleep, type GuestFileInfo, type GuestOps, type WaitOptions } from "../types.ts";
 
 const READ_CHUNK = 1024 * 1024;
+const WRITE_CHUNK = 256 * 1024;
 /** A guest-file-open of a missing file over the local socket: milliseconds, even under TCG. */
 const QUICK_POLL_MS = 250;
-const WRITE_CHUNK = 256 * 1024;
 
 function isNotFound(e: unknown): boolean {
   return e instanceof JsonCommandError && /No such file or directory/i.test(e.desc);
