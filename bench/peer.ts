@@ -211,7 +211,7 @@ async function ourRun(variant: Variant, image: DiskImage): Promise<Figure & { br
     ok,
     note: ok ? `run ${r.runDir}` : `${r.flowError ?? r.result?.message ?? "no result"} (run ${r.runDir})`,
     breakdown: String(breakdown.stdout),
-    guestToolsS: fixupLog ? guestToolSeconds(fixupLog) : undefined,
+    guestToolsS: t.guestTools ?? (fixupLog ? guestToolSeconds(fixupLog) : undefined),
     stage1S: t.stage1,
     bootS: t.fixupDiskBoot,
   };

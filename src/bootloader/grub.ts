@@ -210,7 +210,8 @@ export async function planBootloader(ctx: FixupContext): Promise<StepPlan> {
   // on RHEL 8 UEFI /boot/grub2/grubenv is a link to the ESP's: back up the file itself
   for (const p of ["/boot/grub2/grubenv", "/boot/grub/grubenv", ...bl.efiDirs.map((d) => `${d}/grubenv`)]) if ((await ctx.view.kind(p)) === "file") grubenvs.push(p);
   for (const out of await mkconfigOutputs(ctx)) {
-    changes.push({ action: "exec", argv: [mk, "-o", out], env: NO_OS_PROBER, produces: [out, ...grubenvs, ...bl.blsEntries], timeoutMs: MKCONFIG_TIMEOUT_MS, reason: `regenerate ${out} for ${firmware} with the guest's own ${mk}` });
+    // it writes `${out}.new` and renames it: a crash in between leaves that file behind
+    changes.push({ action: "exec", argv: [mk, "-o", out], env: NO_OS_PROBER, produces: [out, `${out}.new`, ...grubenvs, ...bl.blsEntries], timeoutMs: MKCONFIG_TIMEOUT_MS, reason: `regenerate ${out} for ${firmware} with the guest's own ${mk}` });
     if (firmware === "uefi") changes.push({ action: "exec", argv: ["/bin/sh", "-c", NO_LINUX16_CHECK, "sh", out], reason: `check ${out} has no linux16 entries (UEFI cannot boot them)` });
   }
   return { changes, warnings };

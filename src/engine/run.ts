@@ -156,85 +156,159 @@ export async function runSteps(guest: GuestRoot, steps: FixupStep[], base: BaseC
   let applied = 0;
   /** Files written without their own flush: a crash before the end is rolled back from their originals. */
   const written: string[] = [];
-  for (const step of steps) {
+
+  /**
+   * Plans one step and, in apply mode, applies it; throws what it fails with. `lane` runs it
+   * alongside another step (see FixupStep.alongside): its file changes wait for the other's
+   * plan and must touch none of its paths, its commands wait for the other's end.
+   */
+  const runOne = async (step: FixupStep, result: StepResult, lane?: Lane): Promise<void> => {
+    const clock = lane?.beside ? opts.clock?.alongside(lane.beside) : opts.clock;
+    const ctx: FixupContext = { ...base, view: opts.mode === "plan" ? overlay : new DiskView(guest) };
+    const plan = await timed(clock, "plan", () => step.plan(ctx), { step: step.name });
+    lane?.planned(plan.changes);
+    result.warnings.push(...plan.warnings);
+    if (plan.notes?.length) result.notes = plan.notes;
+    if (plan.skipped !== undefined) {
+      result.status = "skipped";
+      progress(step.name, `skipped: ${plan.skipped}`);
+    }
+    if (opts.mode === "plan") {
+      for (const c of plan.changes) {
+        const pc = await planOne(overlay, step.name, c);
+        if (!pc) continue;
+        out.planned.push(pc);
+        result.changes.push(summarize(c, changeDiff(c, pc.before)));
+      }
+    } else {
+      await lane?.beforeChanges(plan.changes);
+      await timed(clock, "journal", async () => journal!.append({ t: "step", name: step.name }), { step: step.name, what: "step" });
+      // the originals of the step's file changes in one batch: one flush and one journal entry
+      // for them all, instead of three flushes for each (applyOne still saves any it misses)
+      const files = plan.changes.filter((c) => c.action !== "exec").length;
+      if (files > 1) await timed(clock, "backup", () => saveStepOriginals(guest, journal!, plan.changes), { step: step.name, what: `originals of ${files} change(s)` });
+      const timer = (c: Change): Timer => (phase, fn, what) => timed(clock, phase, fn, { step: step.name, what: what ?? describe(c) });
+      const done = async (c: Change, before: Buffer | undefined) => {
+        result.changes.push(summarize(c, changeDiff(c, before)));
+        // not flushed on its own: rollback does not need it (the originals are journaled before
+        // each change), and the next entry's flush carries it
+        await timed(clock, "journal", async () => journal!.appendEntries([{ t: "done", step: step.name, action: c.action, ...(c.action === "exec" ? {} : { path: c.path }) }], false), { step: step.name, what: "done" });
+        progress(step.name, `${describe(c)}: ${c.reason}`);
+        opts.afterChange?.(++applied);
+      };
+      for (let i = 0; i < plan.changes.length; ) {
+        const group = parallelGroup(plan.changes, i);
+        i += group.length;
+        if (group[0]!.action === "exec") await lane?.beforeExec();
+        if (group.length > 1) {
+          const execs = group as ExecChange[];
+          await applyExecGroup(guest, journal!, execs, base, opts.exec, timer, opts.parallelism ?? parallelism());
+          for (const c of execs) await done(c, undefined);
+          continue;
+        }
+        const c = group[0]!;
+        const before = await contentBefore(guest, c);
+        if (await applyOne(guest, journal!, c, base, opts.exec, timer(c), written)) await done(c, before);
+      }
+    }
+    if (result.status !== "skipped") result.status = result.changes.length ? "changed" : "unchanged";
+  };
+
+  /** Records a failed step; returns true when the run stops (a fatal step: all rolled back). */
+  const failed = async (step: FixupStep, result: StepResult, e: unknown, mark: number, t0: number): Promise<boolean> => {
+    const err = errorOf(step, e);
+    result.status = "failed";
+    result.error = { code: err.code, message: err.message };
+    log.error(`step ${step.name} failed: ${err.message}`);
+    if (e instanceof Error && !(e instanceof FixupError) && e.stack) log.debug(e.stack);
+    if (journal) {
+      if (step.fatal) {
+        progress(step.name, `failed (${err.message}); restoring every original`);
+        await timed(opts.clock, "rollback", () => journal.rollback(log), { step: step.name });
+      } else {
+        await timed(opts.clock, "rollback", () => journal.rollback(log, mark), { step: step.name });
+        progress(step.name, `failed, not fatal (${err.message}); this step's changes were undone`);
+      }
+    }
+    if (step.fatal) {
+      result.durationMs = Date.now() - t0;
+      out.failure = err;
+      return true;
+    }
+    result.warnings.push(`${step.name}: ${err.message} (best effort; left as it was)`);
+    return false;
+  };
+
+  const finish = (result: StepResult, t0: number, end = Date.now()) => {
+    result.durationMs = end - t0;
+    for (const w of result.warnings) {
+      out.warnings.push(w.startsWith(result.name + ":") ? w : `${result.name}: ${w}`);
+      log.warn(`${result.name}: ${w}`);
+    }
+  };
+
+  const recordFailure = (result: StepResult, err: FixupError) => {
+    result.status = "failed";
+    result.error = { code: err.code, message: err.message };
+    log.error(`step ${result.name} failed: ${err.message}`);
+  };
+
+  const fresh = (step: FixupStep): StepResult => ({ name: step.name, status: "unchanged", durationMs: 0, changes: [], warnings: [] });
+
+  for (let si = 0; si < steps.length; si++) {
+    const step = steps[si]!;
+    const next = steps[si + 1];
+    if (journal && next && (await goesAlongside(step, next, { ...base, view: new DiskView(guest) }))) {
+      // the next step's commands are the long pole: it starts first, and this step is planned
+      // and applied while they run
+      const t0 = Date.now();
+      const results = [fresh(step), fresh(next)] as const;
+      out.steps.push(...results);
+      const lanes = Lane.pair(step.name, next.name);
+      log.info(`${next.name} runs alongside ${step.name}: ${next.alongside!.why}`);
+      const ends = [t0, t0];
+      const lane = (i: 0 | 1, s: FixupStep, l: Lane) =>
+        runOne(s, results[i], l).then(
+          () => l.end(false),
+          (e: unknown) => {
+            l.end(true);
+            throw e;
+          },
+        ).finally(() => (ends[i] = Date.now()));
+      const [second, first] = await Promise.allSettled([lane(1, next, lanes.long), lane(0, step, lanes.short)]);
+      const outcomes = [first, second] as const;
+      // the run fails with the first real failure in step order; the other step either failed
+      // too or was stopped by it, and everything is rolled back once both have ended
+      const i = outcomes.findIndex((o) => o.status === "rejected" && !(o.reason instanceof Stopped));
+      if (i >= 0) {
+        const pair = [step, next] as const;
+        for (const j of [0, 1] as const) {
+          const o = outcomes[j];
+          if (j === i) continue;
+          if (o.status === "rejected" && o.reason instanceof Stopped) {
+            results[j].status = results[j].changes.length ? "changed" : "unchanged";
+            results[j].warnings.push(o.reason.message);
+          } else if (o.status === "rejected") recordFailure(results[j], errorOf(pair[j], o.reason));
+          // what the other step found stays reported, as it would have been had it run alone
+          finish(results[j], t0, ends[j]);
+        }
+        await failed(pair[i]!, results[i]!, (outcomes[i] as PromiseRejectedResult).reason, 0, t0);
+        return out;
+      }
+      results.forEach((r, j) => finish(r, t0, ends[j]));
+      si++;
+      continue;
+    }
     const t0 = Date.now();
-    const result: StepResult = { name: step.name, status: "unchanged", durationMs: 0, changes: [], warnings: [] };
+    const result = fresh(step);
     out.steps.push(result);
     const mark = journal?.mark() ?? 0;
     try {
-      const ctx: FixupContext = { ...base, view: opts.mode === "plan" ? overlay : new DiskView(guest) };
-      const plan = await timed(opts.clock, "plan", () => step.plan(ctx), { step: step.name });
-      result.warnings.push(...plan.warnings);
-      if (plan.notes?.length) result.notes = plan.notes;
-      if (plan.skipped !== undefined) {
-        result.status = "skipped";
-        progress(step.name, `skipped: ${plan.skipped}`);
-      }
-      if (opts.mode === "plan") {
-        for (const c of plan.changes) {
-          const pc = await planOne(overlay, step.name, c);
-          if (!pc) continue;
-          out.planned.push(pc);
-          result.changes.push(summarize(c, changeDiff(c, pc.before)));
-        }
-      } else {
-        await timed(opts.clock, "journal", async () => journal!.append({ t: "step", name: step.name }), { step: step.name, what: "step" });
-        // the originals of the step's file changes in one batch: one flush and one journal entry
-        // for them all, instead of three flushes for each (applyOne still saves any it misses)
-        const files = plan.changes.filter((c) => c.action !== "exec").length;
-        if (files > 1) await timed(opts.clock, "backup", () => saveStepOriginals(guest, journal!, plan.changes), { step: step.name, what: `originals of ${files} change(s)` });
-        const timer = (c: Change): Timer => (phase, fn, what) => timed(opts.clock, phase, fn, { step: step.name, what: what ?? describe(c) });
-        const done = async (c: Change, before: Buffer | undefined) => {
-          result.changes.push(summarize(c, changeDiff(c, before)));
-          // not flushed on its own: rollback does not need it (the originals are journaled before
-          // each change), and the next entry's flush carries it
-          await timed(opts.clock, "journal", async () => journal!.appendEntries([{ t: "done", step: step.name, action: c.action, ...(c.action === "exec" ? {} : { path: c.path }) }], false), { step: step.name, what: "done" });
-          progress(step.name, `${describe(c)}: ${c.reason}`);
-          opts.afterChange?.(++applied);
-        };
-        for (let i = 0; i < plan.changes.length; ) {
-          const group = parallelGroup(plan.changes, i);
-          i += group.length;
-          if (group.length > 1) {
-            const execs = group as ExecChange[];
-            await applyExecGroup(guest, journal!, execs, base, opts.exec, timer, opts.parallelism ?? parallelism());
-            for (const c of execs) await done(c, undefined);
-            continue;
-          }
-          const c = group[0]!;
-          const before = await contentBefore(guest, c);
-          if (await applyOne(guest, journal!, c, base, opts.exec, timer(c), written)) await done(c, before);
-        }
-      }
-      if (result.status !== "skipped") result.status = result.changes.length ? "changed" : "unchanged";
+      await runOne(step, result);
     } catch (e) {
-      const err = errorOf(step, e);
-      result.status = "failed";
-      result.error = { code: err.code, message: err.message };
-      log.error(`step ${step.name} failed: ${err.message}`);
-      if (e instanceof Error && !(e instanceof FixupError) && e.stack) log.debug(e.stack);
-      if (journal) {
-        if (step.fatal) {
-          progress(step.name, `failed (${err.message}); restoring every original`);
-          await timed(opts.clock, "rollback", () => journal.rollback(log), { step: step.name });
-        } else {
-          await timed(opts.clock, "rollback", () => journal.rollback(log, mark), { step: step.name });
-          progress(step.name, `failed, not fatal (${err.message}); this step's changes were undone`);
-        }
-      }
-      if (step.fatal) {
-        result.durationMs = Date.now() - t0;
-        out.failure = err;
-        return out;
-      }
-      const w = `${step.name}: ${err.message} (best effort; left as it was)`;
-      result.warnings.push(w);
+      if (await failed(step, result, e, mark, t0)) return out;
     }
-    result.durationMs = Date.now() - t0;
-    for (const w of result.warnings) {
-      out.warnings.push(w.startsWith(step.name + ":") ? w : `${step.name}: ${w}`);
-      log.warn(`${step.name}: ${w}`);
-    }
+    finish(result, t0);
   }
   if (journal) {
     // the files written are made durable once, before the run says it succeeded
@@ -242,6 +316,94 @@ export async function runSteps(guest: GuestRoot, steps: FixupStep[], base: BaseC
     journal.append({ t: "complete", status: "succeeded" });
   }
   return out;
+}
+
+/** Thrown in a step running alongside another that failed: it stops before its next change. */
+class Stopped extends Error {}
+
+/** Whether `next` runs alongside `step` (apply mode): it says so, and its condition holds now. */
+async function goesAlongside(step: FixupStep, next: FixupStep, ctx: FixupContext): Promise<boolean> {
+  const a = next.alongside;
+  if (a?.step !== step.name) return false;
+  // a failure of either rolls the whole run back: the other's half-made changes go with it
+  if (!step.fatal || !next.fatal) throw new FixupError("INTERNAL", `${next.name} may only run alongside ${step.name} if both are fatal`);
+  return a.when(ctx);
+}
+
+/** The guest paths a change may write: its own, a command's outputs and the directories it rewrites. */
+function pathsOf(changes: Change[]): string[] {
+  return changes.flatMap((c) => (c.action === "exec" ? [...(c.produces ?? []), ...(c.rewritesDirs ?? [])] : c.action === "rename" ? [c.path, c.to] : [c.path]));
+}
+
+const within = (a: string, b: string) => a === b || a.startsWith(b + "/") || b.startsWith(a + "/");
+
+/**
+ * One of two steps running alongside each other. The long lane (the step whose commands take
+ * longest) goes unhindered. The short lane makes its file changes only once the long lane's
+ * plan is known and shares no path with it, and runs its own commands only after the long
+ * lane has ended: commands share the command TMPDIR, and the CPUs. Either lane stops before
+ * its next change once the other has failed.
+ */
+class Lane {
+  private paths: string[] = [];
+  private failed = false;
+  private other!: Lane;
+  private readonly plannedOnce: Promise<void>;
+  private readonly endedOnce: Promise<void>;
+  private markPlanned!: () => void;
+  private markEnded!: () => void;
+
+  readonly name: string;
+  private readonly waits: boolean;
+
+  private constructor(name: string, waits: boolean) {
+    this.name = name;
+    this.waits = waits;
+    this.plannedOnce = new Promise((r) => (this.markPlanned = r));
+    this.endedOnce = new Promise((r) => (this.markEnded = r));
+  }
+
+  /** The step this lane runs alongside, for the short lane (its timings say so). */
+  get beside(): string | undefined {
+    return this.waits ? this.other.name : undefined;
+  }
+
+  static pair(short: string, long: string): { short: Lane; long: Lane } {
+    const s = new Lane(short, true);
+    const l = new Lane(long, false);
+    s.other = l;
+    l.other = s;
+    return { short: s, long: l };
+  }
+
+  planned(changes: Change[]): void {
+    this.paths = pathsOf(changes);
+    this.markPlanned();
+  }
+
+  async beforeChanges(changes: Change[]): Promise<void> {
+    if (this.waits) {
+      await this.other.plannedOnce;
+      const clash = pathsOf(changes).find((p) => this.other.paths.some((q) => within(p, q)));
+      if (clash) throw new FixupError("INTERNAL", `${this.name} and ${this.other.name} both change ${clash}: they cannot run alongside each other`);
+    }
+    this.stopIfOtherFailed();
+  }
+
+  async beforeExec(): Promise<void> {
+    if (this.waits) await this.other.endedOnce;
+    this.stopIfOtherFailed();
+  }
+
+  end(failed: boolean): void {
+    this.failed = failed;
+    this.markPlanned();
+    this.markEnded();
+  }
+
+  private stopIfOtherFailed(): void {
+    if (this.other.failed) throw new Stopped(`stopped before its next change: ${this.other.name}, which ran alongside it, failed`);
+  }
 }
 
 async function planOne(view: OverlayView, step: string, c: Change): Promise<PlannedChange | undefined> {

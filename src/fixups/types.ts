@@ -35,4 +35,10 @@ export interface FixupStep {
    */
   validate?(ctx: FixupContext): Promise<void>;
   plan(ctx: FixupContext): Promise<StepPlan>;
+  /**
+   * Apply mode: this step may run alongside the step just before it (named here) when `when`
+   * holds on the guest as the steps before them left it: neither reads what the other changes.
+   * This step starts first and the other is planned and applied meanwhile (engine/run.ts).
+   */
+  alongside?: { step: string; why: string; when(ctx: FixupContext): Promise<boolean> };
 }

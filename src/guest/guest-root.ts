@@ -241,8 +241,14 @@ export class GuestRoot {
         // a dangling link: create what it points at, inside the guest, parents included
         created.push(...(await this.mkdirp(r.guest, mode)));
       } else {
-        await fs.mkdir(r.host, { mode });
-        created.push(r.guest);
+        try {
+          await fs.mkdir(r.host, { mode });
+          created.push(r.guest);
+        } catch (e) {
+          // made meanwhile by a step running alongside (see FixupStep.alongside): that step
+          // journaled it; anything but a directory is still refused
+          if ((e as NodeJS.ErrnoException).code !== "EEXIST" || !(await fs.lstat(r.host)).isDirectory()) throw e;
+        }
       }
       cur = r.guest;
     }

@@ -197,7 +197,7 @@ export const StepResult = z.object({
 });
 export type StepResult = z.infer<typeof StepResult>;
 
-/** Leaf phases of stage 1, in the order they usually come; entries never overlap. */
+/** Leaf phases of stage 1, in the order they usually come; entries never overlap, but for those marked `alongside`. */
 export const PHASES = ["inputs", "udev-settle", "discovery", "probe", "mount", "binds", "undo-previous", "inspect", "validate", "journal", "plan", "backup", "write", "exec", "rollback", "unmount"] as const;
 
 /** One phase's duration; startMs counts from the result's startedAt. */
@@ -207,6 +207,8 @@ export const Timing = z.object({
   step: z.string().optional(),
   /** What it worked on: a mount point, a path, a command. */
   what: z.string().optional(),
+  /** The step whose time this entry's step ran alongside: it may overlap that step's entries. */
+  alongside: z.string().optional(),
   startMs: z.number().nonnegative(),
   durationMs: z.number().nonnegative(),
 });

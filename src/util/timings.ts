@@ -1,6 +1,7 @@
 // Where stage 1's time goes: one entry per leaf phase (a mount, a step's plan, one change's
 // backup, its write, one command), never nested, so the entries never overlap and whatever
-// they do not cover is time nobody has explained yet. result.json carries the list and
+// they do not cover is time nobody has explained yet. The one exception is a step that runs
+// alongside another (FixupStep.alongside): its entries say so, and may overlap the other's. result.json carries the list and
 // fixup.log gets one `time:` line per entry as it ends.
 import type { Timing } from "../protocol/schemas.ts";
 import type { Logger } from "./log.ts";
@@ -9,12 +10,20 @@ export type Phase = Timing["phase"];
 
 export class PhaseClock {
   readonly origin: number;
-  readonly entries: Timing[] = [];
+  readonly entries: Timing[];
   private readonly log: Logger | undefined;
+  private readonly beside: string | undefined;
 
-  constructor(origin: number = Date.now(), log?: Logger) {
+  constructor(origin: number = Date.now(), log?: Logger, entries: Timing[] = [], beside?: string) {
     this.origin = origin;
     this.log = log;
+    this.entries = entries;
+    this.beside = beside;
+  }
+
+  /** This clock for a step that runs alongside `step`: the same entries, each marked so. */
+  alongside(step: string): PhaseClock {
+    return new PhaseClock(this.origin, this.log, this.entries, step);
   }
 
   /** Runs fn and records how long it took, also when it throws. */
@@ -28,7 +37,7 @@ export class PhaseClock {
   }
 
   add(phase: Phase, t0: number, t1: number, at: { step?: string; what?: string } = {}): void {
-    const e: Timing = { phase, ...(at.step ? { step: at.step } : {}), ...(at.what ? { what: at.what } : {}), startMs: Math.max(0, t0 - this.origin), durationMs: Math.max(0, t1 - t0) };
+    const e: Timing = { phase, ...(at.step ? { step: at.step } : {}), ...(at.what ? { what: at.what } : {}), ...(this.beside ? { alongside: this.beside } : {}), startMs: Math.max(0, t0 - this.origin), durationMs: Math.max(0, t1 - t0) };
     this.entries.push(e);
     this.log?.info(`time: ${labelOf(e)}: ${e.durationMs} ms`);
   }
@@ -48,7 +57,7 @@ export interface Gap {
 
 /** How an entry reads in fixup.log and in the bench's breakdown. */
 export function labelOf(e: Timing): string {
-  return `${e.phase}${e.step ? ` [${e.step}]` : ""}${e.what ? ` ${e.what}` : ""}`;
+  return `${e.phase}${e.step ? ` [${e.step}${e.alongside ? `, alongside ${e.alongside}` : ""}]` : ""}${e.what ? ` ${e.what}` : ""}`;
 }
 
 /** Time between the entries (and after the last one up to totalMs) that no entry covers. */
@@ -88,4 +97,20 @@ export function totalsOf(entries: readonly Timing[]): PhaseTotal[] {
     }
   }
   return [...by.values()].sort((a, b) => b.totalMs - a.totalMs);
+}
+
+/**
+ * The wall time the entries cover, each instant once: the guest's tools of two kernels built
+ * side by side, or of two steps run alongside each other, count as long as they ran, not twice.
+ */
+export function coveredMs(entries: readonly Timing[]): number {
+  let total = 0;
+  let end = 0;
+  for (const e of [...entries].sort((x, y) => x.startMs - y.startMs)) {
+    const from = Math.max(e.startMs, end);
+    const to = e.startMs + e.durationMs;
+    if (to > from) total += to - from;
+    end = Math.max(end, to);
+  }
+  return total;
 }

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { createDriver, sleep, type Driver, type Vm, type VmSpec } from "../../../src/manager/drivers/index.ts";
 import { FIXUP_FILES, DEFAULT_FIXUP_DIR, collectedLogName } from "../../../src/protocol/files.ts";
 import { Result } from "../../../src/protocol/schemas.ts";
+import { coveredMs } from "../../../src/util/timings.ts";
 import { diskFiles, ensureDisk, ensureRootfs, type DiskImage, type Variant } from "../../helpers/images.ts";
 import { ensureFixupDisk, ensureToolsIso } from "./artifacts.ts";
 import { buildMaps, defaultTargetOf, targetMac, type Maps } from "./maps.ts";
@@ -173,7 +174,7 @@ export async function waitBoot(vm: Vm, serialFrom: number, timeoutMs: number, ex
   }
 }
 
-/** Sum of the chroot command times the engine logged ("exec: exit N after X ms"). */
+/** Sum of the chroot command times the engine logged ("exec: exit N after X ms"): for a result.json without timings (commands run side by side count twice). */
 export function guestToolSeconds(fixupLog: string): number {
   let ms = 0;
   for (const m of fixupLog.matchAll(/exec: exit -?\d+(?: \(timed out\))? after (\d+) ms/g)) ms += Number(m[1]);
@@ -327,7 +328,9 @@ export async function runE2eMigration(variant: Variant, o: E2eOptions = {}): Pro
         run.timings.stage1Agent = sec(parsed.data.durationMs);
       }
     }
-    if (fixupLog) run.timings.guestTools = guestToolSeconds(fixupLog);
+    const commands = run.result?.timings?.filter((e) => e.phase === "exec");
+    if (commands?.length) run.timings.guestTools = sec(coveredMs(commands));
+    else if (fixupLog) run.timings.guestTools = guestToolSeconds(fixupLog);
     log(`END after ${run.timings.stage1}s: ${run.result ? `${run.result.status} (code ${run.result.code}) ${run.result.message}` : "no valid result.json"}`);
     await vm.powerOff();
     keepSerial("fixup", from);

@@ -114,6 +114,18 @@ test("mkdirp reports exactly the directories it created", async () => {
   assert.deepEqual(await g.mkdirp("/etc/a/b/c"), []);
 });
 
+test("mkdirp of the same directories at once (two steps side by side): both succeed, each directory reported once", async () => {
+  const { root, g } = await setup();
+  for (let i = 0; i < 20; i++) {
+    const [a, b] = await Promise.all([g.mkdirp(`/var/r${i}/x/y`), g.mkdirp(`/var/r${i}/x/z`)]);
+    const both = [...a, ...b];
+    assert.deepEqual([...new Set(both)].sort(), both.sort(), "no directory reported twice");
+    assert.ok(both.includes(`/var/r${i}/x`) && both.includes(`/var/r${i}/x/y`) && both.includes(`/var/r${i}/x/z`));
+  }
+  await writeFile(join(root, "var/file"), "");
+  await assert.rejects(g.mkdirp("/var/file/x"), /not a directory/);
+});
+
 test("the plan overlay shows earlier planned changes to later steps without writing", async () => {
   const { root, g } = await setup();
   const v = new OverlayView(g);

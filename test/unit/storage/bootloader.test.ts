@@ -24,6 +24,8 @@ test("UEFI without shim: BOOTX64.EFI is a copy of grubx64.efi; grub.cfg regenera
     const execs = p.changes.filter((c) => c.action === "exec");
     assert.deepEqual(execs[0]!.action === "exec" && execs[0]!.argv, ["grub-mkconfig", "-o", "/boot/grub/grub.cfg"]);
     assert.deepEqual(execs[0]!.action === "exec" && execs[0]!.env, { GRUB_DISABLE_OS_PROBER: "true" });
+    // grub-mkconfig writes grub.cfg.new and renames it: a kill in between must not leave it behind
+    assert.deepEqual(execs[0]!.action === "exec" && execs[0]!.produces, ["/boot/grub/grub.cfg", "/boot/grub/grub.cfg.new"]);
     assert.ok(execs[1]!.action === "exec" && execs[1]!.argv[0] === "/bin/sh" && /linux16/.test(execs[1]!.argv[2]!));
   } finally {
     ctx.cleanup();
