@@ -87,6 +87,8 @@ test("the later step's command runs while the earlier step is planned and applie
   assert.equal(out.failure, undefined, out.failure?.message);
   assert.deepEqual(out.steps.map((s) => [s.name, s.status]), [["early", "changed"], ["late", "changed"]]);
   assert.ok(ev.indexOf("late-tool start") < ev.indexOf("early plan end"), `the command started before the earlier plan ended: ${ev.join(", ")}`);
+  // the earlier step's plan waits for the command: one event loop, and the command is the long pole
+  assert.ok(ev.indexOf("late-tool start") < ev.indexOf("early plan start"), `the earlier plan started after the command: ${ev.join(", ")}`);
   assert.equal(await readFile(join(root, "boot/initrd.img-1"), "utf8"), "new image\n");
   assert.equal(await readFile(join(root, "boot/grub/grub.cfg"), "utf8"), "new cfg\n");
 });
