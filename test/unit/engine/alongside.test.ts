@@ -111,6 +111,7 @@ test("the earlier step's own command waits for the later step's end (one TMPDIR,
 
 for (const c of [
   { what: "the later step's command fails", steps: (ev: Events) => [early(ev), late(ev)], failing: "late-tool", code: "BOOTLOADER_FAILED", step: "late" },
+  { what: "the earlier step's command fails after the later step has ended", steps: (ev: Events) => [early(ev, { exec: true }), late(ev)], failing: "early-tool", code: "INITRD_FAILED", step: "early" },
   { what: "the earlier step's plan fails", steps: (ev: Events) => [early(ev, { fail: true }), late(ev)], failing: undefined, code: "INITRD_FAILED", step: "early" },
   { what: "both steps would change one path", steps: (ev: Events) => [early(ev, { path: "/boot/grub/grub.cfg" }), late(ev)], failing: undefined, code: "INTERNAL", step: "early" },
 ]) {
