@@ -16,7 +16,7 @@ import { execa } from "execa";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { cpus, loadavg, totalmem } from "node:os";
-import { runE2eMigration, guestToolSeconds } from "../test/e2e/lib/migration.ts";
+import { runE2eMigration } from "../test/e2e/lib/migration.ts";
 import { E2E_ROOT, REPO } from "../test/e2e/lib/paths.ts";
 import { VARIANTS as ALL_VARIANTS, ensureDisk, readMeta, type DiskImage, type DiskMeta, type Variant } from "../test/helpers/images.ts";
 
@@ -199,7 +199,6 @@ async function ourRun(variant: Variant, image: DiskImage): Promise<Figure & { br
   const t = r.timings;
   const wallS = (t.fixupDiskBoot ?? NaN) + (t.stage1 ?? NaN);
   const ok = r.result?.status === "succeeded" && !r.flowError;
-  const fixupLog = r.logs["fixup.log"] ? readFileSync(r.logs["fixup.log"], "utf8") : "";
   const breakdown = await execa(process.execPath, [join(REPO, "bench/e2e.ts"), "--result", r.logs["result.json"] ?? "/nonexistent"], { reject: false });
   return {
     what: "osam-fixup stage 1",
@@ -211,7 +210,8 @@ async function ourRun(variant: Variant, image: DiskImage): Promise<Figure & { br
     ok,
     note: ok ? `run ${r.runDir}` : `${r.flowError ?? r.result?.message ?? "no result"} (run ${r.runDir})`,
     breakdown: String(breakdown.stdout),
-    guestToolsS: t.guestTools ?? (fixupLog ? guestToolSeconds(fixupLog) : undefined),
+    // from result.json's exec timings, or from fixup.log's exec lines where they are missing
+    guestToolsS: t.guestTools,
     stage1S: t.stage1,
     bootS: t.fixupDiskBoot,
   };

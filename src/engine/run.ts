@@ -215,15 +215,19 @@ export async function runSteps(guest: GuestRoot, steps: FixupStep[], base: BaseC
         if (await applyOne(guest, journal!, c, base, opts.exec, timer(c), written)) await done(c, before);
       }
     }
-    if (result.status !== "skipped") result.status = result.changes.length ? "changed" : "unchanged";
+    settle(result);
+  };
+
+  const recordFailure = (result: StepResult, err: FixupError) => {
+    result.status = "failed";
+    result.error = { code: err.code, message: err.message };
+    log.error(`step ${result.name} failed: ${err.message}`);
   };
 
   /** Records a failed step; returns true when the run stops (a fatal step: all rolled back). */
   const failed = async (step: FixupStep, result: StepResult, e: unknown, mark: number, t0: number): Promise<boolean> => {
     const err = errorOf(step, e);
-    result.status = "failed";
-    result.error = { code: err.code, message: err.message };
-    log.error(`step ${step.name} failed: ${err.message}`);
+    recordFailure(result, err);
     if (e instanceof Error && !(e instanceof FixupError) && e.stack) log.debug(e.stack);
     if (journal) {
       if (step.fatal) {
@@ -251,25 +255,19 @@ export async function runSteps(guest: GuestRoot, steps: FixupStep[], base: BaseC
     }
   };
 
-  const recordFailure = (result: StepResult, err: FixupError) => {
-    result.status = "failed";
-    result.error = { code: err.code, message: err.message };
-    log.error(`step ${result.name} failed: ${err.message}`);
-  };
-
   const fresh = (step: FixupStep): StepResult => ({ name: step.name, status: "unchanged", durationMs: 0, changes: [], warnings: [] });
 
   for (let si = 0; si < steps.length; si++) {
     const step = steps[si]!;
     const next = steps[si + 1];
-    if (journal && next && (await goesAlongside(step, next, { ...base, view: new DiskView(guest) }))) {
+    if (journal && next?.alongside?.step === step.name && (await goesAlongside(step, next, { ...base, view: new DiskView(guest) }))) {
       // the next step's commands are the long pole: it starts first, and this step is planned
       // and applied while they run
       const t0 = Date.now();
       const results = [fresh(step), fresh(next)] as const;
       out.steps.push(...results);
       const lanes = Lane.pair(step.name, next.name);
-      log.info(`${next.name} runs alongside ${step.name}: ${next.alongside!.why}`);
+      log.info(`${next.name} runs alongside ${step.name}: ${next.alongside.why}`);
       const ends = [t0, t0];
       const lane = (i: 0 | 1, s: FixupStep, l: Lane) =>
         runOne(s, results[i], l).then(
@@ -290,7 +288,7 @@ export async function runSteps(guest: GuestRoot, steps: FixupStep[], base: BaseC
           const o = outcomes[j];
           if (j === i) continue;
           if (o.status === "rejected" && o.reason instanceof Stopped) {
-            results[j].status = results[j].changes.length ? "changed" : "unchanged";
+            settle(results[j]);
             results[j].warnings.push(o.reason.message);
           } else if (o.status === "rejected") recordFailure(results[j], errorOf(pair[j], o.reason));
           // what the other step found stays reported, as it would have been had it run alone
@@ -322,16 +320,19 @@ export async function runSteps(guest: GuestRoot, steps: FixupStep[], base: BaseC
   return out;
 }
 
+/** A step's status once it has ended without failing: skipped as its plan said, or by its changes. */
+function settle(result: StepResult): void {
+  if (result.status !== "skipped") result.status = result.changes.length ? "changed" : "unchanged";
+}
+
 /** Thrown in a step running alongside another that failed: it stops before its next change. */
 class Stopped extends Error {}
 
-/** Whether `next` runs alongside `step` (apply mode): it says so, and its condition holds now. */
+/** Whether `next`, which names `step` as the one it may run alongside, does so now (apply mode). */
 async function goesAlongside(step: FixupStep, next: FixupStep, ctx: FixupContext): Promise<boolean> {
-  const a = next.alongside;
-  if (a?.step !== step.name) return false;
   // a failure of either rolls the whole run back: the other's half-made changes go with it
   if (!step.fatal || !next.fatal) throw new FixupError("INTERNAL", `${next.name} may only run alongside ${step.name} if both are fatal`);
-  return a.when(ctx);
+  return next.alongside!.when(ctx);
 }
 
 /** The guest paths a change may write: its own, a command's outputs and the directories it rewrites. */

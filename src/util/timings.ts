@@ -104,13 +104,6 @@ export function totalsOf(entries: readonly Timing[]): PhaseTotal[] {
  * side by side, or of two steps run alongside each other, count as long as they ran, not twice.
  */
 export function coveredMs(entries: readonly Timing[]): number {
-  let total = 0;
-  let end = 0;
-  for (const e of [...entries].sort((x, y) => x.startMs - y.startMs)) {
-    const from = Math.max(e.startMs, end);
-    const to = e.startMs + e.durationMs;
-    if (to > from) total += to - from;
-    end = Math.max(end, to);
-  }
-  return total;
+  const end = Math.max(0, ...entries.map((e) => e.startMs + e.durationMs));
+  return end - gapsOf(entries, end).reduce((n, g) => n + g.durationMs, 0);
 }
