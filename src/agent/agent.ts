@@ -8,6 +8,7 @@ import { FIXUP_FILES } from "../protocol/files.ts";
 import { loadInputs, type Inputs } from "../protocol/inputs.ts";
 import type { Result } from "../protocol/schemas.ts";
 import { openGuest, type OpenedGuest } from "../guest/mount.ts";
+import { lookAhead, type LookAhead } from "../guest/look-ahead.ts";
 import { Logger } from "../util/log.ts";
 import { waitForFile, writeAtomic } from "../util/fs.ts";
 import { VERSION } from "../version.ts";
@@ -35,6 +36,11 @@ export function fixupPath(dir: string, f: keyof typeof FIXUP_FILES): string {
 export async function runAgent(o: AgentOptions): Promise<number> {
   const dir = o.fixupDir;
   mkdirSync(dir, { recursive: true, mode: 0o755 });
+  // the disks are attached from power-on: looked at (read-only) while the maps are uploaded
+  const aheadLog = new Logger({ keep: true });
+  const ahead: Promise<LookAhead> | undefined = !o.noWait && !o.root ? lookAhead(aheadLog) : undefined;
+  let aheadDone = false;
+  void ahead?.then(() => (aheadDone = true));
   if (!o.noWait) {
     o.echo?.(`osam-fixup agent ${VERSION}: waiting for ${fixupPath(dir, "begin")}`);
     await waitForFile(fixupPath(dir, "begin"), { timeoutMs: o.waitTimeoutMs });
@@ -77,7 +83,13 @@ export async function runAgent(o: AgentOptions): Promise<number> {
     let root = o.root;
     let devices;
     if (!root) {
-      opened = await openGuest(inputs, log, { clock });
+      // its probe mounts must be gone before the guest is mounted: waited for (and timed) when BEGIN came first
+      const seen = ahead && (aheadDone ? await ahead : await clock.time("discovery", () => ahead, { what: "the rest of the look at the disks begun before BEGIN" }));
+      if (seen) {
+        log.take(aheadLog.lines);
+        log.info(`before BEGIN: looked at ${seen.devices} device(s) and ${seen.filesystems} filesystem(s) in ${seen.ms} ms`);
+      }
+      opened = await openGuest(inputs, log, { clock, ahead: seen });
       root = opened.root;
       devices = opened.devices;
       progress(`${new Date().toISOString()} mount guest root mounted at ${root}`);

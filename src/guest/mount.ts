@@ -4,20 +4,20 @@
 // read-write (which replays an ext4 or xfs journal), then /boot, /boot/efi and the other
 // fstab entries the fixups need, the chroot binds, and /dev/disk/by-uuid where no udev made
 // it. close() undoes all of it in reverse order, also after a failure half-way.
-import { execa } from "execa";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, posix } from "node:path";
-import { RELEASE_FILES } from "../distros/index.ts";
 import { Fstab } from "../formats/fstab.ts";
 import { FixupError } from "../protocol/codes.ts";
 import type { Inputs } from "../protocol/inputs.ts";
 import { deviceOfSpec, specIdentity, type KnownDevice } from "../guest/devices.ts";
 import { notWritable } from "./writable.ts";
 import type { Logger } from "../util/log.ts";
-import { showArgv } from "../util/log.ts";
 import { bindChrootDirs } from "./binds.ts";
 import { udevPending } from "./udev.ts";
 import { probeDevices, type BlkidEntry } from "./blkid.ts";
+import { host, unmount } from "./host-cmd.ts";
+import type { LookAhead } from "./look-ahead.ts";
+import { LINUX_FS, probeRoot } from "./root-probe.ts";
 import { chooseRoot, locateDisks, mapPartitions, mdMembers, type RootCandidate } from "./discover.ts";
 import { GuestRoot } from "./guest-root.ts";
 import { type PhaseClock, timed } from "../util/timings.ts";
@@ -42,25 +42,16 @@ export interface OpenOptions {
   udevRun?: string;
   /** Records udev settle, discovery, the root probe, each mount and the binds (result.json timings). */
   clock?: PhaseClock;
+  /** What was seen of the disks before BEGIN: taken instead of asking blkid and probing again. */
+  ahead?: LookAhead;
 }
 
-const LINUX_FS = new Set(["ext2", "ext3", "ext4", "xfs", "btrfs", "reiserfs", "jfs"]);
-const CMD_TIMEOUT_MS = 120_000;
 /** Mount points under these are mounted when fstab lists them: what dracut, grub and the fixups touch. */
 const NEEDED = ["/boot", "/efi", "/usr", "/var", "/opt", "/lib", "/lib64", "/etc"];
 /** fstab options that mean something to mount(8) at boot but not to this one-off mount. */
 const DROP_OPTS = new Set(["defaults", "noauto", "auto", "nofail", "_netdev", "user", "users", "owner", "group", "comment", "discard", "x-initrd.mount"]);
 
 type Undo = { what: string; run: () => Promise<void> };
-
-async function host(log: Logger, cmd: string, args: string[], opts: { reject?: boolean; timeoutMs?: number } = {}) {
-  log.info(`host: ${showArgv([cmd, ...args])}`);
-  const r = await execa(cmd, args, { reject: false, all: true, stdin: "ignore", timeout: opts.timeoutMs ?? CMD_TIMEOUT_MS, killSignal: "SIGKILL", env: { LVM_SUPPRESS_FD_WARNINGS: "1" } });
-  const all = typeof r.all === "string" ? r.all : "";
-  log.output(all);
-  if (opts.reject !== false && r.exitCode !== 0) throw new Error(`${showArgv([cmd, ...args])} exited with ${r.timedOut ? "a timeout" : r.exitCode}: ${all.trim().split("\n").slice(-3).join(" / ")}`);
-  return { exitCode: r.exitCode ?? 128, output: all };
-}
 
 /** `lvm --config` text that shows LVM the given devices only (and not the fixup disk's). */
 export function lvmFilterConfig(devices: string[], udev = true): string {
@@ -139,7 +130,7 @@ export async function openGuest(inputs: Inputs, log: Logger, opts: OpenOptions =
         });
       } else log.info("udev: every replica disk and partition processed, nothing queued: no trigger");
     }
-    const blk = new Map((await probeDevices(parts.map((p) => p.target))).map((b) => [b.device, b]));
+    const blk = await blkidOf(parts.map((p) => p.target), opts.ahead, log);
     const devices: KnownDevice[] = parts.map((p) => toKnown(p.source, p.target, blk.get(p.target)));
 
     // md before LVM: a volume group often sits on an array
@@ -197,13 +188,27 @@ export async function openGuest(inputs: Inputs, log: Logger, opts: OpenOptions =
     const tProbe = Date.now();
     const cands: RootCandidate[] = [];
     const seen = new Set<string>();
+    const looked: KnownDevice[] = [];
+    const look = async (d: KnownDevice) => {
+      const c = await probeRoot(log, d.target!, d.fsType!, probeDir);
+      if (c) cands.push({ device: d, ...c });
+    };
     for (const d of devices) {
       if (!d.target || !d.fsType || !LINUX_FS.has(d.fsType) || seen.has(d.target)) continue;
       seen.add(d.target);
-      const c = await probeRoot(log, d, probeDir);
-      if (c) cands.push(c);
+      const before = opts.ahead?.root(d.target);
+      if (before === undefined) await look(d);
+      else {
+        looked.push(d);
+        if (before) cands.push({ device: d, ...before });
+      }
     }
-    opts.clock?.add("probe", tProbe, Date.now(), { what: `${seen.size} filesystem(s)` });
+    // seen before BEGIN without the journal replayed: a root missed that way is looked for again
+    if (!cands.length && looked.length) {
+      log.info(`no root among the ${looked.length} filesystem(s) seen before BEGIN: looking again`);
+      for (const d of looked) await look(d);
+    } else if (looked.length) log.info(`root probe: ${looked.length} of ${seen.size} filesystem(s) as seen before BEGIN`);
+    opts.clock?.add("probe", tProbe, Date.now(), { what: `${seen.size} filesystem(s)${looked.length ? `, ${looked.length} seen before BEGIN` : ""}` });
     const chosen = chooseRoot(cands, inputs);
     log.info(`guest root: ${chosen.device.source} (${chosen.device.target}, ${chosen.os})${chosen.subvol ? ` subvolume ${chosen.subvol}` : ""}`);
 
@@ -269,16 +274,22 @@ export async function openGuest(inputs: Inputs, log: Logger, opts: OpenOptions =
   }
 }
 
-function optArgs(opts: string[]): string[] {
-  return opts.length ? ["-o", opts.join(",")] : [];
+/** blkid of each device, taken from before BEGIN where the device is unchanged since. */
+async function blkidOf(devices: string[], ahead: LookAhead | undefined, log: Logger): Promise<Map<string, BlkidEntry>> {
+  const out = new Map<string, BlkidEntry>();
+  const ask: string[] = [];
+  for (const d of devices) {
+    const e = ahead?.entry(d);
+    if (e === undefined) ask.push(d);
+    else if (e) out.set(d, e);
+  }
+  if (ahead && ask.length < devices.length) log.info(`blkid: ${devices.length - ask.length} of ${devices.length} device(s) as seen before BEGIN`);
+  for (const e of await probeDevices(ask)) out.set(e.device, e);
+  return out;
 }
 
-async function unmount(log: Logger, p: string): Promise<void> {
-  const r = await host(log, "umount", [p], { reject: false });
-  if (r.exitCode !== 0) {
-    await host(log, "umount", ["-l", p], { reject: false });
-    log.warn(`unmounted ${p} lazily`);
-  }
+function optArgs(opts: string[]): string[] {
+  return opts.length ? ["-o", opts.join(",")] : [];
 }
 
 /** Mounts read-write, which replays a dirty ext4 or xfs journal; an ext* that refuses gets a preen fsck first. */
@@ -293,44 +304,6 @@ async function mountFs(log: Logger, d: KnownDevice, at: string, extra: string[])
   }
   // xfs_repair -L would throw away the log; mounting is what replays it, so it stays a failure
   throw new FixupError("GUEST_MOUNT_FAILED", `mounting the guest root ${d.source} (${d.target}, ${d.fsType}) failed: ${r.output.trim().split("\n").slice(-2).join(" / ")}`, "mount");
-}
-
-function looksLikeRoot(dir: string): string | undefined {
-  if (!existsSync(posix.join(dir, "etc")) || !existsSync(posix.join(dir, "usr"))) return undefined;
-  for (const { path } of RELEASE_FILES) {
-    const f = path.slice(1);
-    const p = posix.join(dir, f);
-    if (!existsSync(p)) continue;
-    try {
-      const t = readFileSync(p, "utf8");
-      return /PRETTY_NAME="?([^"\n]+)/.exec(t)?.[1] ?? t.split("\n")[0]!.trim();
-    } catch {
-      return f;
-    }
-  }
-  return undefined;
-}
-
-/** Mounts a filesystem read-only for a look; btrfs roots may sit in a subvolume (@, root). */
-async function probeRoot(log: Logger, d: KnownDevice, dir: string): Promise<RootCandidate | undefined> {
-  const r = await host(log, "mount", ["-t", d.fsType!, "-o", "ro", d.target!, dir], { reject: false });
-  if (r.exitCode !== 0) {
-    log.warn(`could not mount ${d.target} (${d.fsType}) to look for the root: ${r.output.trim()}`);
-    return undefined;
-  }
-  try {
-    const os = looksLikeRoot(dir);
-    if (os) return { device: d, os };
-    if (d.fsType === "btrfs") {
-      for (const sv of ["@", "root", "@root"]) {
-        const os2 = looksLikeRoot(posix.join(dir, sv));
-        if (os2) return { device: d, os: os2, subvol: sv };
-      }
-    }
-    return undefined;
-  } finally {
-    await unmount(log, dir);
-  }
 }
 
 /** /dev/disk/by-uuid, by-partuuid and by-label links for the replica devices where missing. */

@@ -27,6 +27,13 @@ export class Logger {
   warn(msg: string): void { this.log("warn", msg); }
   error(msg: string): void { this.log("error", msg); }
 
+  /** Lines another logger kept (already stamped), in the order they were logged. */
+  take(lines: readonly string[]): void {
+    if (!lines.length) return;
+    if (this.file) appendFileSync(this.file, lines.join("\n") + "\n");
+    if (this.keep) this.lines.push(...lines);
+  }
+
   /** A command's output, indented under the line that ran it. */
   output(text: string): void {
     const t = text.replace(/\s+$/, "");

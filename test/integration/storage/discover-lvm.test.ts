@@ -1,6 +1,7 @@
 // Discovery and mounting on small loop disks: a root on LVM with a separate /boot named by
 // UUID in fstab; several roots on one disk (ambiguous unless system-configuration names one);
-// a btrfs root in a subvolume; an xfs root with a dirty log. The LVM and btrfs cases check the
+// a btrfs root in a subvolume; an xfs root with a dirty log, looked at before BEGIN without
+// replaying it; a look before BEGIN that missed the root. The LVM and btrfs cases check the
 // /dev/disk/by-uuid link itself, made while the guest is open and gone after close().
 // No chroot: these check what openGuest finds, mounts and undoes.
 import { test } from "node:test";
@@ -9,6 +10,7 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmSync, w
 import { join } from "node:path";
 import { execa } from "execa";
 import { openGuest } from "../../../src/guest/mount.ts";
+import { LookAhead, lookAhead } from "../../../src/guest/look-ahead.ts";
 import { FixupError } from "../../../src/protocol/codes.ts";
 import { Logger } from "../../../src/util/log.ts";
 import { assertRoot, inputsFor } from "./helpers.ts";
@@ -194,14 +196,56 @@ test("xfs root with a dirty log (crash-consistent replica): mounting replays it,
     const dirty = await execa("xfs_repair", ["-n", disk.part(1)], { reject: false });
     assert.notEqual(dirty.exitCode, 0, "the log should be dirty before the guest is opened");
     const mountBase = join(dir, "mnt");
-    const g = await openGuest(inputsFor({ disks: [{ source: "/dev/vda", unit: 0, device: disk.device, boot: true }] }), new Logger({ keep: true }), { mountBase, noBinds: true });
+    // before BEGIN: seen read-only, the log left as it is (nothing written to the replica)
+    const sum = async () => (await execa("sha256sum", [disk.part(1)])).stdout.split(" ")[0];
+    const before = await sum();
+    const ahead = await lookAhead(new Logger({ keep: true }), { devices: [disk.device, disk.part(1)], mountBase });
+    assert.equal(await sum(), before, "the look before BEGIN wrote to the replica");
+    assert.notEqual((await execa("xfs_repair", ["-n", disk.part(1)], { reject: false })).exitCode, 0, "the look before BEGIN replayed the log");
+    assert.equal(ahead.entry(disk.part(1))?.type, "xfs");
+    assert.equal(ahead.root(disk.part(1))?.os, "Debian GNU/Linux 12 (bookworm)");
+    const log = new Logger({ keep: true });
+    const g = await openGuest(inputsFor({ disks: [{ source: "/dev/vda", unit: 0, device: disk.device, boot: true }] }), log, { mountBase, noBinds: true, ahead });
     try {
       assert.equal(readFileSync(join(g.root, "etc/last-write"), "utf8"), "committed to the log only\n");
+      assert.ok(log.lines.some((l) => /blkid: 2 of 2 device\(s\) as seen before BEGIN/.test(l)), log.lines.join("\n"));
+      assert.ok(log.lines.some((l) => /root probe: 1 of 1 filesystem\(s\) as seen before BEGIN/.test(l)), log.lines.join("\n"));
+      assert.ok(!log.lines.some((l) => /host: mount -t xfs -o ro /.test(l)), "probed again after BEGIN");
     } finally {
       await g.close();
     }
     const clean = await execa("xfs_repair", ["-n", disk.part(1)], { reject: false });
     assert.equal(clean.exitCode, 0, `the log is still dirty after open/close: ${clean.stderr}`);
+  } finally {
+    await disk.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a look before BEGIN that saw no root (a stale view): the filesystems are looked at again, and the root is found", { timeout: 10 * 60_000 }, async () => {
+  assertRoot();
+  const dir = scratch("discover-ahead-");
+  const disk = await LoopDisk.create(join(dir, "disk.raw"), "200M", [{ size: "", type: "83" }]);
+  try {
+    await execa("mkfs.ext4", ["-q", "-F", disk.part(1)]);
+    await populate(disk.part(1), dir, "/dev/vda1 / ext4 defaults 0 1\n");
+    const mountBase = join(dir, "mnt");
+    const ahead = await lookAhead(new Logger({ keep: true }), { devices: [disk.device, disk.part(1)], mountBase });
+    assert.ok(ahead.root(disk.part(1)), "the look before BEGIN found no root");
+    // as if the filesystem had shown no OS without its journal: kept as seen, but no root
+    const stale = new LookAhead("/sys");
+    stale.keep(disk.device, ahead.entry(disk.device) ?? null);
+    stale.keep(disk.part(1), ahead.entry(disk.part(1)) ?? null);
+    stale.keepRoot(disk.part(1), null);
+    const log = new Logger({ keep: true });
+    const g = await openGuest(inputsFor({ disks: [{ source: "/dev/vda", unit: 0, device: disk.device, boot: true }] }), log, { mountBase, noBinds: true, ahead: stale });
+    try {
+      assert.ok(log.lines.some((l) => /no root among the 1 filesystem\(s\) seen before BEGIN: looking again/.test(l)), log.lines.join("\n"));
+      assert.ok(readFileSync(join(g.root, "etc/os-release"), "utf8").includes("bookworm"));
+    } finally {
+      await g.close();
+    }
+    assert.deepEqual(mountsUnder(mountBase), []);
   } finally {
     await disk.destroy();
     rmSync(dir, { recursive: true, force: true });

@@ -39,3 +39,28 @@ export async function context(files: Record<string, string | Buffer>, inp: Input
 }
 
 export const dev = (source: string, uuid?: string, fsType?: string, target?: string): KnownDevice => ({ source, ...(uuid ? { uuid } : {}), ...(fsType ? { fsType } : {}), ...(target ? { target } : {}), from: "blkid" });
+
+/** A sysfs tree with SCSI disks (host:channel:target:lun) and their partitions, each with a device number and size. */
+export function fakeSys(disks: { hctl: string; name: string; parts?: number[]; proc?: string }[]): { sys: string; cleanup: () => void } {
+  const t = tree({});
+  const sys = t.root;
+  let minor = 0;
+  for (const d of disks) {
+    mkdirSync(join(sys, "class/scsi_disk", d.hctl, "device/block", d.name), { recursive: true });
+    const host = d.hctl.split(":")[0]!;
+    mkdirSync(join(sys, "class/scsi_host", `host${host}`), { recursive: true });
+    writeFileSync(join(sys, "class/scsi_host", `host${host}`, "proc_name"), `${d.proc ?? "vmw_pvscsi"}\n`);
+    const block = (name: string) => {
+      mkdirSync(join(sys, "class/block", name), { recursive: true });
+      writeFileSync(join(sys, "class/block", name, "dev"), `8:${minor++}\n`);
+      writeFileSync(join(sys, "class/block", name, "size"), "41943040\n");
+    };
+    block(d.name);
+    for (const p of d.parts ?? []) {
+      mkdirSync(join(sys, "class/block", d.name, `${d.name}${p}`), { recursive: true });
+      writeFileSync(join(sys, "class/block", d.name, `${d.name}${p}`, "partition"), `${p}\n`);
+      block(`${d.name}${p}`);
+    }
+  }
+  return { sys, cleanup: t.cleanup };
+}

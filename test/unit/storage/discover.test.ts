@@ -3,29 +3,11 @@
 // by the alphabetical order of their sdX names.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chooseRoot, controllerHost, listScsiDisks, locateDisks, mapPartitions, mdMembers } from "../../../src/guest/discover.ts";
 import { FixupError } from "../../../src/protocol/codes.ts";
-import { dev, inputs, tree } from "./ctx.ts";
-
-function fakeSys(disks: { hctl: string; name: string; parts?: number[]; proc?: string }[]): { sys: string; cleanup: () => void } {
-  const t = tree({});
-  const sys = t.root;
-  for (const d of disks) {
-    mkdirSync(join(sys, "class/scsi_disk", d.hctl, "device/block", d.name), { recursive: true });
-    const host = d.hctl.split(":")[0]!;
-    mkdirSync(join(sys, "class/scsi_host", `host${host}`), { recursive: true });
-    writeFileSync(join(sys, "class/scsi_host", `host${host}`, "proc_name"), `${d.proc ?? "vmw_pvscsi"}\n`);
-    mkdirSync(join(sys, "class/block", d.name), { recursive: true });
-    writeFileSync(join(sys, "class/block", d.name, "size"), "41943040\n");
-    for (const p of d.parts ?? []) {
-      mkdirSync(join(sys, "class/block", d.name, `${d.name}${p}`), { recursive: true });
-      writeFileSync(join(sys, "class/block", d.name, `${d.name}${p}`, "partition"), `${p}\n`);
-    }
-  }
-  return { sys, cleanup: t.cleanup };
-}
+import { dev, fakeSys, inputs } from "./ctx.ts";
 
 test("replica disks by SCSI target id on the controller with the fixup disk, whatever their sdX names", () => {
   // probe order gave the fixup disk sda and scrambled the rest; an ATA host (host0) has its own target 0
