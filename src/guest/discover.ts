@@ -5,7 +5,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { FixupError } from "../protocol/codes.ts";
 import type { Inputs } from "../protocol/inputs.ts";
-import type { ReplicaDiskMap } from "../protocol/schemas.ts";
+import { FIXUP_UNIT, type ReplicaDiskMap } from "../protocol/schemas.ts";
 import type { KnownDevice } from "../guest/devices.ts";
 import { bootDisk, partitionName, splitPartition } from "./discover-names.ts";
 
@@ -51,11 +51,11 @@ export function listScsiDisks(sys = "/sys"): ScsiDisk[] {
 
 /**
  * The Linux SCSI host number of the controller the manager calls scsi0: the host that has
- * the fixup disk at target 15, else the only host with a VMware HBA driver, else the only host.
+ * the fixup disk at target FIXUP_UNIT (15), else the only host with a VMware HBA driver, else the only host.
  */
 export function controllerHost(disks: ScsiDisk[], sys = "/sys"): number | undefined {
   const hosts = [...new Set(disks.map((d) => d.host))];
-  const withFixup = hosts.filter((h) => disks.some((d) => d.host === h && d.target === 15 && d.lun === 0));
+  const withFixup = hosts.filter((h) => disks.some((d) => d.host === h && d.target === FIXUP_UNIT && d.lun === 0));
   if (withFixup.length === 1) return withFixup[0];
   const vmw = hosts.filter((h) => VMWARE_HBAS.has(readText(join(sys, `class/scsi_host/host${h}/proc_name`)) ?? ""));
   if (vmw.length === 1) return vmw[0];

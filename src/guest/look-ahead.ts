@@ -9,11 +9,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmdirSync } from "node:fs";
 import { basename, join, posix } from "node:path";
 import type { Logger } from "../util/log.ts";
 import { probeDevices, type BlkidEntry } from "./blkid.ts";
+import { FIXUP_UNIT } from "../protocol/schemas.ts";
 import { controllerHost, listPartitions, listScsiDisks } from "./discover.ts";
 import { LINUX_FS, probeRoot, type RootLook } from "./root-probe.ts";
-
-/** The SCSI target of the fixup disk itself (scsi0:15), never a replica. */
-const FIXUP_DISK_TARGET = 15;
 
 interface Seen<T> {
   /** The device's number and size when it was seen ("8:16 41943040"). */
@@ -79,7 +77,7 @@ export function replicaCandidates(sys = "/sys"): string[] {
   const scsi = listScsiDisks(sys);
   const host = controllerHost(scsi, sys);
   if (host === undefined) return [];
-  const disks = scsi.filter((s) => s.host === host && s.channel === 0 && s.lun === 0 && s.target !== FIXUP_DISK_TARGET).sort((a, b) => a.target - b.target);
+  const disks = scsi.filter((s) => s.host === host && s.channel === 0 && s.lun === 0 && s.target !== FIXUP_UNIT).sort((a, b) => a.target - b.target);
   return disks.flatMap((d) => [d.device, ...[...listPartitions(d.device, sys)].sort((a, b) => a[0] - b[0]).map(([, p]) => p)]);
 }
 

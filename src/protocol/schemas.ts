@@ -3,6 +3,9 @@
 import { z } from "zod";
 import { PreflightReport } from "./preflight.ts";
 
+/** The fixup disk's unit on scsi0 (its SCSI target in the fixup VM): never a replica disk. */
+export const FIXUP_UNIT = 15;
+
 const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 /** A MAC address, any case on input, lower case after parsing so comparisons are exact. */
 export const Mac = z
@@ -138,7 +141,7 @@ export const ReplicaDiskMap = z
       const pu = units.get(d.target.unit);
       if (pu !== undefined) ctx.addIssue({ code: "custom", path: ["disks", i, "target", "unit"], message: `scsi0:${d.target.unit} is already used by disks[${pu}]` });
       units.set(d.target.unit, i);
-      if (d.target.unit === 15) ctx.addIssue({ code: "custom", path: ["disks", i, "target", "unit"], message: "scsi0:15 is reserved for the fixup disk" });
+      if (d.target.unit === FIXUP_UNIT) ctx.addIssue({ code: "custom", path: ["disks", i, "target", "unit"], message: `scsi0:${FIXUP_UNIT} is reserved for the fixup disk` });
     });
     if (m.disks.filter((d) => d.boot).length > 1) ctx.addIssue({ code: "custom", path: ["disks"], message: "more than one disk is marked boot: true" });
   });

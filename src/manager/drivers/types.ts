@@ -193,7 +193,7 @@ export class GuestFileNotFoundError extends Error {
   }
 }
 
-export const FIXUP_UNIT = 15;
+export { FIXUP_UNIT } from "../../protocol/schemas.ts";
 export const VM_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/;
 
 /** Resolves after ms, or rejects early when the signal aborts. */
