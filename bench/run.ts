@@ -38,3 +38,8 @@ if (existsSync(waves)) {
 const e2e = join(REPO, "bench", "e2e-results.md");
 console.log("\n## e2e migrations (last recorded: bench/e2e-results.md; npm run bench:e2e refreshes it)");
 console.log(existsSync(e2e) ? readFileSync(e2e, "utf8") : "(no recorded run yet: npm run bench:e2e)");
+
+// the fixup disk's boot, a minute per boot under emulation: shown from the last recorded run
+const fixupDisk = join(REPO, "bench", "fixup-disk-results.md");
+console.log("\n## fixup disk boot (last recorded: bench/fixup-disk-results.md; npm run bench:fixup-disk refreshes it)");
+console.log(existsSync(fixupDisk) ? readFileSync(fixupDisk, "utf8") : "(no recorded run yet: npm run bench:fixup-disk)");

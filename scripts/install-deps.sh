@@ -7,7 +7,7 @@ PKGS=(
   qemu-system-x86 qemu-utils ovmf
   # building Debian guest images and the fixup disk
   mmdebstrap debootstrap gpg fdisk e2fsprogs xfsprogs btrfs-progs dosfstools lvm2 mdadm
-  grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools cpio zstd busybox-static
+  grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools cpio zstd busybox-static squashfs-tools
   # single-binary build (strip), sentinel lint and shells it must run in
   binutils shellcheck dash time debian-archive-keyring
   # vcsim for the vSphere driver tests
